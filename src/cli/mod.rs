@@ -1,0 +1,201 @@
+//! Command-line interface: raw arguments (clap) are turned into a validated
+//! [`PipelineConfig`] before anything runs.
+//!
+//! Exit codes: 0 success; 1 an input failed (corrupt or truncated capture,
+//! capture device error) after everything before the failure was processed
+//! and emitted; 2 usage or configuration error; 3 the output could not be
+//! written.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::pipeline::{self, PipelineConfig, RunOutcome};
+use crate::site::SiteNetworks;
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_INPUT: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_OUTPUT: u8 = 3;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gatewatch",
+    version,
+    about = "Gateway sensor: flags remote-access sessions from laptop farms, VPN exits and unexpected geographies",
+    after_help = "Exit codes: 0 success; 1 an input failed after what preceded it was processed; \
+                  2 usage or configuration error; 3 output could not be written."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Analyse capture files (pcap, pcapng; .gz/.zst too) or a live interface
+    /// and write events as JSON lines.
+    Analyze(AnalyzeArgs),
+    /// Run as the gateway service (live capture daemon).
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Capture files, read in the order given.
+    #[arg(value_name = "FILE", required_unless_present = "interface")]
+    pub files: Vec<PathBuf>,
+
+    /// Capture live from this interface instead of reading files (needs the
+    /// `live` build feature).
+    #[arg(long, short = 'i', value_name = "IFACE", conflicts_with = "files")]
+    pub interface: Option<String>,
+
+    /// BPF filter for live capture.
+    #[arg(long, value_name = "EXPR", requires = "interface")]
+    pub bpf: Option<String>,
+
+    /// Stop a live capture after this many seconds.
+    #[arg(long, value_name = "SECS", requires = "interface")]
+    pub duration: Option<f64>,
+
+    /// Write events here instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Worker threads (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+
+    /// A network that belongs to the site, besides the private ranges
+    /// (repeatable).
+    #[arg(long = "site-net", value_name = "CIDR")]
+    pub site_nets: Vec<String>,
+
+    /// Most flows held at once (all workers together).
+    #[arg(long, value_name = "N", default_value_t = 262_144)]
+    pub max_flows: usize,
+
+    /// Bytes of each TCP direction reassembled for the dissectors.
+    #[arg(long, value_name = "BYTES", default_value_t = 4096)]
+    pub stream_prefix: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The service's configuration file.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Analyze(args) => analyze(args),
+        Command::Run(_) => {
+            eprintln!("gatewatch run: the service mode is not built yet (see issue 6); use `gatewatch analyze --interface IFACE`");
+            EXIT_USAGE
+        }
+    };
+    ExitCode::from(code)
+}
+
+fn analyze(args: AnalyzeArgs) -> u8 {
+    let config = match pipeline_config(&args) {
+        Ok(c) => c,
+        Err(msg) => {
+            eprintln!("gatewatch: {msg}");
+            return EXIT_USAGE;
+        }
+    };
+    let mut sink: Box<dyn Write + Send> = match &args.output {
+        Some(path) => match File::create(path) {
+            Ok(f) => Box::new(BufWriter::with_capacity(1 << 16, f)),
+            Err(e) => {
+                eprintln!("gatewatch: cannot create {}: {e}", path.display());
+                return EXIT_OUTPUT;
+            }
+        },
+        None => Box::new(BufWriter::with_capacity(1 << 16, io::stdout())),
+    };
+    let result = match &args.interface {
+        Some(iface) => run_live(iface, &args, &config, &mut sink),
+        None => pipeline::run_files(&args.files, &config, &mut sink),
+    };
+    match result {
+        Ok(RunOutcome { error: None, .. }) => EXIT_OK,
+        Ok(RunOutcome { error: Some(e), .. }) => {
+            eprintln!("gatewatch: {e}");
+            EXIT_INPUT
+        }
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => EXIT_OK,
+        Err(e) => {
+            eprintln!("gatewatch: writing events: {e}");
+            EXIT_OUTPUT
+        }
+    }
+}
+
+fn pipeline_config(args: &AnalyzeArgs) -> Result<PipelineConfig, String> {
+    let mut config = PipelineConfig::default();
+    config.workers = match args.workers {
+        Some(0) => return Err("--workers must be at least 1".into()),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    if args.max_flows == 0 {
+        return Err("--max-flows must be at least 1".into());
+    }
+    config.flow.capacity = args.max_flows;
+    config.flow.stream_prefix_bytes = args.stream_prefix;
+    let mut site = SiteNetworks::default();
+    for cidr in &args.site_nets {
+        site.add_cidr(cidr)
+            .map_err(|e| format!("--site-net {cidr}: {e}"))?;
+    }
+    config.site = site;
+    Ok(config)
+}
+
+#[cfg(feature = "live")]
+fn run_live(
+    iface: &str,
+    args: &AnalyzeArgs,
+    config: &PipelineConfig,
+    sink: &mut (dyn Write + Send),
+) -> io::Result<RunOutcome> {
+    use crate::capture::live::{LiveOptions, LiveSource};
+    let opts = LiveOptions {
+        interface: iface.to_string(),
+        bpf: args.bpf.clone(),
+        duration: args.duration.map(std::time::Duration::from_secs_f64),
+        ..LiveOptions::default()
+    };
+    match LiveSource::open(&opts) {
+        Ok(mut source) => pipeline::run_source(&mut source, config, sink),
+        Err(e) => Ok(RunOutcome {
+            stats: Default::default(),
+            error: Some(e),
+        }),
+    }
+}
+
+#[cfg(not(feature = "live"))]
+fn run_live(
+    iface: &str,
+    _args: &AnalyzeArgs,
+    _config: &PipelineConfig,
+    _sink: &mut (dyn Write + Send),
+) -> io::Result<RunOutcome> {
+    Ok(RunOutcome {
+        stats: Default::default(),
+        error: Some(crate::capture::CaptureError::Live {
+            interface: iface.to_string(),
+            message: "this gatewatch was built without live capture; rebuild with `cargo build --release --features live` (needs libpcap-dev)".into(),
+        }),
+    })
+}

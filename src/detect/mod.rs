@@ -1,0 +1,1 @@
+//! Detection: site policy over sessions, findings with evidence: see issue 5.

@@ -1,0 +1,1 @@
+//! Enrichment of the far end of each flow (GeoIP, site lists): see issue 4.

@@ -1,0 +1,571 @@
+//! The analysis pipeline: sources -> workers -> one ordered event stream.
+//!
+//! With one worker everything runs on the calling thread, frame by frame,
+//! borrowing each frame from its source. With more, a dispatcher (the calling
+//! thread) reads frames, finds each one's innermost address pair and sends it
+//! to the worker that owns that pair (a symmetric hash, so both directions
+//! and every fragment of a flow land on the same worker). Frames of
+//! memory-mapped files cross threads by reference; frames of streamed
+//! sources are copied into reused batch buffers.
+//!
+//! Determinism: the dispatcher numbers every frame and every clock tick with
+//! one run-wide sequence. Each event carries the sequence number of the step
+//! that produced it, and the writer merges the workers' streams in key order
+//! under per-worker watermarks. The output is therefore the same for any
+//! number of workers, as long as no worker runs into its share of the flow
+//! table's capacity (eviction is per worker).
+
+mod engine;
+mod writer;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+pub use engine::Engine;
+pub use writer::{EventSink, OrderedWriter};
+
+use crate::capture::file::{open as open_file, CaptureFile};
+use crate::capture::{CaptureError, Frame, LinkType, PacketSource, SourceStats, Timestamp};
+use crate::decode::{self, DecodeConfig, DecodeCounters};
+use crate::flow::table::{FlowConfig, FlowTableStats};
+use crate::site::SiteNetworks;
+
+/// Frames per batch sent to a worker.
+const BATCH_FRAMES: usize = 512;
+/// Batches in flight per worker (bounds memory and latency).
+const BATCHES_IN_FLIGHT: usize = 8;
+
+/// Everything the pipeline needs to know.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub decode: DecodeConfig,
+    pub flow: FlowConfig,
+    pub site: SiteNetworks,
+    /// Worker threads (1 = everything on the calling thread).
+    pub workers: usize,
+    /// Capture-time interval between clock ticks (timeouts are checked on
+    /// ticks), nanoseconds.
+    pub tick_ns: u64,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            decode: DecodeConfig::default(),
+            flow: FlowConfig::default(),
+            site: SiteNetworks::default(),
+            workers: 1,
+            tick_ns: 1_000_000_000,
+        }
+    }
+}
+
+/// The order key of an event: see the module documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EventKey {
+    pub seq: u64,
+    pub phase: u8,
+    pub tiebreak: u64,
+}
+
+/// One serialised event line with its order key.
+#[derive(Debug)]
+pub struct KeyedEvent {
+    pub key: EventKey,
+    pub line: Vec<u8>,
+}
+
+/// Totals of a run, for the `stats` event.
+#[derive(Debug, Clone, Default)]
+pub struct RunStats {
+    pub capture: SourceStats,
+    pub decode: DecodeCounters,
+    pub flows: FlowTableStats,
+    pub events: u64,
+    /// Capture time of the first and last frame.
+    pub first_ts: Option<Timestamp>,
+    pub last_ts: Option<Timestamp>,
+}
+
+/// The result of a run over several inputs.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub stats: RunStats,
+    /// The first input that failed, if any: inputs before it were processed
+    /// completely, and so was everything it yielded before the failure.
+    pub error: Option<CaptureError>,
+}
+
+/// Keeps the run's capture clock and numbers the steps.
+struct Clock {
+    tick_ns: u64,
+    next_tick: Option<Timestamp>,
+    seq: u64,
+    stats: RunStats,
+}
+
+impl Clock {
+    fn new(tick_ns: u64) -> Clock {
+        Clock {
+            tick_ns: tick_ns.max(1),
+            next_tick: None,
+            seq: 0,
+            stats: RunStats::default(),
+        }
+    }
+
+    /// Account a frame; returns the tick to run before it, if one is due.
+    fn advance(&mut self, frame: &Frame<'_>) -> Option<(u64, Timestamp)> {
+        let ts = frame.ts;
+        self.stats.capture.frames += 1;
+        self.stats.capture.bytes += frame.orig_len as u64;
+        self.stats.first_ts.get_or_insert(ts);
+        // The clock never runs backwards, whatever the capture's timestamps.
+        if self.stats.last_ts.is_none_or(|last| ts > last) {
+            self.stats.last_ts = Some(ts);
+        }
+        let due = match self.next_tick {
+            None => {
+                self.next_tick = Some(ts.add_nanos(self.tick_ns));
+                None
+            }
+            Some(t) if ts >= t => {
+                let now = ts;
+                self.next_tick = Some(ts.add_nanos(self.tick_ns));
+                self.seq += 1;
+                Some((self.seq, now))
+            }
+            Some(_) => None,
+        };
+        due
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+}
+
+/// Analyse capture files in order, writing events to `sink`.
+pub fn run_files(
+    paths: &[PathBuf],
+    config: &PipelineConfig,
+    sink: &mut (dyn EventSink + Send),
+) -> std::io::Result<RunOutcome> {
+    let mut files: Vec<Option<CaptureFile>> = Vec::with_capacity(paths.len());
+    let mut open_error = None;
+    for path in paths {
+        match open_file(path) {
+            Ok(f) => files.push(Some(f)),
+            Err(e) => {
+                // Inputs after a failed one are not read: the run stops at
+                // the first failure, as it would mid-file.
+                open_error = Some(e);
+                break;
+            }
+        }
+    }
+    let workers = config.workers.max(1);
+    let mut outcome = if workers == 1 {
+        run_inline(&mut files, config, sink)?
+    } else {
+        run_parallel(&mut files, config, workers, sink)?
+    };
+    if outcome.error.is_none() {
+        outcome.error = open_error;
+    }
+    Ok(outcome)
+}
+
+/// Analyse a live source (or any [`PacketSource`]) until it ends.
+pub fn run_source(
+    source: &mut dyn PacketSource,
+    config: &PipelineConfig,
+    sink: &mut (dyn EventSink + Send),
+) -> std::io::Result<RunOutcome> {
+    let mut engine = Engine::new(config, 1);
+    let mut clock = Clock::new(config.tick_ns);
+    let mut writer = OrderedWriter::new(1, sink);
+    let mut error = None;
+    loop {
+        match source.next_frame() {
+            Ok(Some(frame)) => {
+                step_inline(&mut engine, &mut clock, &frame);
+                writer.push_all(0, engine.events.drain(..))?;
+                writer.watermark(0, clock.seq)?;
+            }
+            Ok(None) => break,
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+    }
+    let live = source.stats();
+    clock.stats.capture.kernel_drops = live.kernel_drops;
+    clock.stats.capture.interface_drops = live.interface_drops;
+    finish(vec![engine], clock, writer, error)
+}
+
+fn step_inline(engine: &mut Engine, clock: &mut Clock, frame: &Frame<'_>) {
+    if let Some((seq, now)) = clock.advance(frame) {
+        engine.on_tick(seq, now);
+    }
+    let seq = clock.next_seq();
+    engine.on_frame(seq, frame);
+}
+
+fn run_inline(
+    files: &mut [Option<CaptureFile>],
+    config: &PipelineConfig,
+    sink: &mut (dyn EventSink + Send),
+) -> std::io::Result<RunOutcome> {
+    let mut engine = Engine::new(config, 1);
+    let mut clock = Clock::new(config.tick_ns);
+    let mut writer = OrderedWriter::new(1, sink);
+    let mut error = None;
+    'files: for file in files.iter_mut().flatten() {
+        match file {
+            CaptureFile::Mapped(mapped) => {
+                let mut reader = mapped.reader();
+                loop {
+                    match reader.next_frame() {
+                        Ok(Some(frame)) => {
+                            step_inline(&mut engine, &mut clock, &frame);
+                            if !engine.events.is_empty() {
+                                writer.push_all(0, engine.events.drain(..))?;
+                                writer.watermark(0, clock.seq)?;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            error = Some(e);
+                            break 'files;
+                        }
+                    }
+                }
+            }
+            CaptureFile::Streamed(stream) => loop {
+                match stream.next_frame() {
+                    Ok(Some(frame)) => {
+                        step_inline(&mut engine, &mut clock, &frame);
+                        if !engine.events.is_empty() {
+                            writer.push_all(0, engine.events.drain(..))?;
+                            writer.watermark(0, clock.seq)?;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        error = Some(e);
+                        break 'files;
+                    }
+                }
+            },
+        }
+    }
+    finish(vec![engine], clock, writer, error)
+}
+
+/// Flush every engine, write the stats event, and total the run.
+fn finish(
+    mut engines: Vec<Engine>,
+    mut clock: Clock,
+    mut writer: OrderedWriter<'_>,
+    error: Option<CaptureError>,
+) -> std::io::Result<RunOutcome> {
+    for (i, engine) in engines.iter_mut().enumerate() {
+        engine.finish();
+        writer.push_all(i, engine.events.drain(..))?;
+    }
+    for i in 0..engines.len() {
+        writer.watermark(i, u64::MAX)?;
+    }
+    for engine in &engines {
+        clock.stats.decode.merge(&engine.decoder.counters);
+        clock.stats.flows.merge(&engine.table.stats());
+    }
+    clock.stats.events = writer.written();
+    let mut line = Vec::with_capacity(1024);
+    crate::output::stats::write_stats_event(&mut line, &clock.stats);
+    writer.write_raw(&line)?;
+    writer.flush()?;
+    Ok(RunOutcome {
+        stats: clock.stats,
+        error,
+    })
+}
+
+/// A frame on its way to a worker.
+enum Item<'a> {
+    Frame {
+        seq: u64,
+        frame: Frame<'a>,
+    },
+    /// A frame whose bytes were copied into the batch's arena.
+    Copied {
+        seq: u64,
+        ts: Timestamp,
+        link: LinkType,
+        orig_len: u32,
+        interface: u32,
+        range: (u32, u32),
+    },
+    Tick {
+        seq: u64,
+        now: Timestamp,
+    },
+}
+
+struct Batch<'a> {
+    items: Vec<Item<'a>>,
+    arena: Vec<u8>,
+    /// The sequence number up to which the dispatcher has handed this worker
+    /// everything it owns.
+    watermark: u64,
+}
+
+impl Batch<'_> {
+    fn new() -> Self {
+        Batch {
+            items: Vec::with_capacity(BATCH_FRAMES + 1),
+            arena: Vec::new(),
+            watermark: 0,
+        }
+    }
+}
+
+/// Which worker owns a frame: a symmetric hash of its innermost address pair.
+fn shard_of(frame: &Frame<'_>, workers: usize) -> usize {
+    match decode::shard_addresses(frame) {
+        Some((a, b)) => {
+            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+            (mix(addr_bits(lo) ^ addr_bits(hi).rotate_left(17)) % workers as u64) as usize
+        }
+        None => 0,
+    }
+}
+
+fn addr_bits(a: IpAddr) -> u64 {
+    match a {
+        IpAddr::V4(v4) => u32::from(v4) as u64,
+        IpAddr::V6(v6) => {
+            let x = u128::from(v6);
+            (x as u64) ^ ((x >> 64) as u64)
+        }
+    }
+}
+
+/// A fixed 64-bit finaliser (from SplitMix64): shards must not depend on a
+/// per-process random seed, or outputs would differ between runs.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// What a worker sends to the writer.
+enum WorkerReport {
+    Events {
+        worker: usize,
+        events: Vec<KeyedEvent>,
+        watermark: u64,
+    },
+}
+
+struct Dispatcher<'a> {
+    workers: usize,
+    batches: Vec<Batch<'a>>,
+    to_workers: Vec<Sender<Batch<'a>>>,
+    recycled: Receiver<Batch<'a>>,
+}
+
+impl<'a> Dispatcher<'a> {
+    fn send(&mut self, w: usize) {
+        let fresh = self.recycled.try_recv().unwrap_or_else(|_| Batch::new());
+        let batch = std::mem::replace(&mut self.batches[w], fresh);
+        // A worker only goes away when it has panicked; the scope reports it.
+        let _ = self.to_workers[w].send(batch);
+    }
+
+    fn tick(&mut self, seq: u64, now: Timestamp) {
+        for w in 0..self.workers {
+            self.batches[w].items.push(Item::Tick { seq, now });
+            self.batches[w].watermark = seq;
+            self.send(w);
+        }
+    }
+
+    fn push(&mut self, w: usize, item: Item<'a>, seq: u64) {
+        let b = &mut self.batches[w];
+        b.items.push(item);
+        b.watermark = seq;
+        if b.items.len() >= BATCH_FRAMES {
+            self.send(w);
+        }
+    }
+
+    fn flush_all(&mut self, seq: u64) {
+        for w in 0..self.workers {
+            self.batches[w].watermark = seq;
+            self.send(w);
+        }
+    }
+}
+
+fn run_parallel(
+    files: &mut [Option<CaptureFile>],
+    config: &PipelineConfig,
+    workers: usize,
+    sink: &mut (dyn EventSink + Send),
+) -> std::io::Result<RunOutcome> {
+    let mut engines: Vec<Engine> = (0..workers).map(|_| Engine::new(config, workers)).collect();
+    let mut clock = Clock::new(config.tick_ns);
+    let mut error = None;
+
+    let writer = std::thread::scope(|scope| -> std::io::Result<OrderedWriter<'_>> {
+        let (report_tx, report_rx) = bounded::<WorkerReport>(workers * BATCHES_IN_FLIGHT);
+        let (recycle_tx, recycle_rx) = bounded::<Batch<'_>>(workers * (BATCHES_IN_FLIGHT + 2));
+        let mut to_workers = Vec::with_capacity(workers);
+        for (w, engine) in engines.iter_mut().enumerate() {
+            let (tx, rx) = bounded::<Batch<'_>>(BATCHES_IN_FLIGHT);
+            to_workers.push(tx);
+            let report_tx = report_tx.clone();
+            let recycle_tx = recycle_tx.clone();
+            scope.spawn(move || worker_loop(w, engine, rx, report_tx, recycle_tx));
+        }
+        drop(report_tx);
+        // The writer merges the workers' reports on its own thread, so a
+        // worker never waits for the dispatcher and vice versa.
+        let writer_thread = scope.spawn(move || -> std::io::Result<OrderedWriter<'_>> {
+            let mut writer = OrderedWriter::new(workers, sink);
+            for WorkerReport::Events {
+                worker,
+                events,
+                watermark,
+            } in report_rx
+            {
+                writer.push_all(worker, events.into_iter())?;
+                writer.watermark(worker, watermark)?;
+            }
+            Ok(writer)
+        });
+        let mut dispatcher = Dispatcher {
+            workers,
+            batches: (0..workers).map(|_| Batch::new()).collect(),
+            to_workers,
+            recycled: recycle_rx,
+        };
+
+        'files: for file in files.iter_mut().flatten() {
+            match file {
+                CaptureFile::Mapped(mapped) => {
+                    let mapped = &*mapped;
+                    let mut reader = mapped.reader();
+                    loop {
+                        match reader.next_frame() {
+                            Ok(Some(frame)) => {
+                                if let Some((seq, now)) = clock.advance(&frame) {
+                                    dispatcher.tick(seq, now);
+                                }
+                                let seq = clock.next_seq();
+                                let w = shard_of(&frame, workers);
+                                dispatcher.push(w, Item::Frame { seq, frame }, seq);
+                            }
+                            Ok(None) => break,
+                            Err(e) => {
+                                error = Some(e);
+                                break 'files;
+                            }
+                        }
+                    }
+                }
+                CaptureFile::Streamed(stream) => loop {
+                    match stream.next_frame() {
+                        Ok(Some(frame)) => {
+                            if let Some((seq, now)) = clock.advance(&frame) {
+                                dispatcher.tick(seq, now);
+                            }
+                            let seq = clock.next_seq();
+                            let w = shard_of(&frame, workers);
+                            let b = &mut dispatcher.batches[w];
+                            let start = b.arena.len() as u32;
+                            b.arena.extend_from_slice(frame.data);
+                            let item = Item::Copied {
+                                seq,
+                                ts: frame.ts,
+                                link: frame.link,
+                                orig_len: frame.orig_len,
+                                interface: frame.interface,
+                                range: (start, frame.data.len() as u32),
+                            };
+                            dispatcher.push(w, item, seq);
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            error = Some(e);
+                            break 'files;
+                        }
+                    }
+                },
+            }
+        }
+        dispatcher.flush_all(clock.seq);
+        // Closing the work channels tells the workers to finish; when the
+        // last one is gone the writer's channel closes too.
+        drop(dispatcher);
+        match writer_thread.join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })?;
+    finish(engines, clock, writer, error)
+}
+
+fn worker_loop<'a>(
+    worker: usize,
+    engine: &mut Engine,
+    work: Receiver<Batch<'a>>,
+    reports: Sender<WorkerReport>,
+    recycle: Sender<Batch<'a>>,
+) {
+    for mut batch in work {
+        for item in batch.items.drain(..) {
+            match item {
+                Item::Frame { seq, frame } => engine.on_frame(seq, &frame),
+                Item::Copied {
+                    seq,
+                    ts,
+                    link,
+                    orig_len,
+                    interface,
+                    range,
+                } => {
+                    let (start, len) = (range.0 as usize, range.1 as usize);
+                    let data = batch.arena.get(start..start + len).unwrap_or(&[]);
+                    let frame = Frame {
+                        ts,
+                        link,
+                        orig_len,
+                        interface,
+                        data,
+                    };
+                    engine.on_frame(seq, &frame);
+                }
+                Item::Tick { seq, now } => engine.on_tick(seq, now),
+            }
+        }
+        batch.arena.clear();
+        let events = std::mem::take(&mut engine.events);
+        let report = WorkerReport::Events {
+            worker,
+            events,
+            watermark: batch.watermark,
+        };
+        if reports.send(report).is_err() {
+            return;
+        }
+        let _ = recycle.try_send(batch);
+    }
+}

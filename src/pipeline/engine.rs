@@ -63,6 +63,16 @@ impl Engine {
         self.emit_finished(u64::MAX, PHASE_FLUSH);
     }
 
+    /// Hand out the events produced so far, in key order.
+    pub fn drain_events(&mut self) -> std::vec::Drain<'_, KeyedEvent> {
+        self.events.drain(..)
+    }
+
+    /// Decoder and flow-table counters of this engine.
+    pub fn counters(&self) -> (&crate::decode::DecodeCounters, crate::flow::table::FlowTableStats) {
+        (&self.decoder.counters, self.table.stats())
+    }
+
     /// Turn the flows finished in this step into events, ordered by flow id
     /// so that the order never depends on table layout or worker count.
     fn emit_finished(&mut self, seq: u64, phase: u8) {

@@ -1,0 +1,110 @@
+//! Criterion benchmarks of the core stages over real traffic held in
+//! memory: decode alone, decode + flow table, and the whole engine (decode,
+//! flows, events). Frames come from public captures in ../shared/corpus,
+//! loaded before timing starts.
+//!
+//! Run: `cargo bench --bench core`. The whole-pipeline comparison with
+//! tcpdump, tshark and Suricata is `benches/pipeline.sh`.
+
+use std::path::{Path, PathBuf};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+use gatewatch::capture::file::{open, CaptureFile};
+use gatewatch::capture::Frame;
+use gatewatch::decode::{DecodeConfig, Decoder};
+use gatewatch::flow::table::{FlowConfig, FlowTable};
+use gatewatch::pipeline::{Engine, PipelineConfig};
+
+/// Mixed real traffic: TLS, QUIC, SSH, VNC, DNS, IPsec, VLAN and tunnels.
+const CAPTURES: &[&str] = &[
+    "ndpi/pcap/vnc.pcap",
+    "zeek/traces/ssh/ssh_kex_mlkem.pcap",
+    "foxio-ja4/pcap/tls3.pcapng",
+    "ndpi/pcap/443-firefox.pcap",
+    "ndpi/pcap/ipsec_isakmp_esp.pcap",
+    "zeek/traces/quic/chromium-115.0.5790.110-google-de-fragmented.pcap",
+    "tcpdump/802.1ad_QinQ.pcap",
+    "tcpdump/vxlan.pcap",
+];
+
+fn corpus_files() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    CAPTURES
+        .iter()
+        .map(|c| root.join(c))
+        .filter(|p| p.exists())
+        .collect()
+}
+
+fn load(files: &[PathBuf]) -> Vec<CaptureFile> {
+    files.iter().filter_map(|p| open(p).ok()).collect()
+}
+
+fn frames(files: &[CaptureFile]) -> Vec<Frame<'_>> {
+    let mut out = Vec::new();
+    for f in files {
+        if let CaptureFile::Mapped(m) = f {
+            let mut r = m.reader();
+            while let Ok(Some(frame)) = r.next_frame() {
+                out.push(frame);
+            }
+        }
+    }
+    out
+}
+
+fn bench_core(c: &mut Criterion) {
+    let files = corpus_files();
+    if files.is_empty() {
+        eprintln!("skipping benches: ../shared/corpus is absent");
+        return;
+    }
+    let captures = load(&files);
+    let frames = frames(&captures);
+    let bytes: u64 = frames.iter().map(|f| f.data.len() as u64).sum();
+
+    let mut g = c.benchmark_group("core");
+    g.throughput(Throughput::Elements(frames.len() as u64));
+    g.bench_function("decode", |b| {
+        let mut decoder = Decoder::new(DecodeConfig::default());
+        b.iter(|| {
+            let mut n = 0u32;
+            for f in &frames {
+                if let Some(p) = decoder.decode(f) {
+                    n = n.wrapping_add(p.payload.len() as u32);
+                }
+            }
+            n
+        })
+    });
+    g.bench_function("decode+flow", |b| {
+        let mut decoder = Decoder::new(DecodeConfig::default());
+        let mut table = FlowTable::new(FlowConfig::default());
+        let mut out = Vec::new();
+        b.iter(|| {
+            for f in &frames {
+                if let Some(p) = decoder.decode(f) {
+                    table.update(&p, &mut out);
+                }
+            }
+            out.clear();
+        })
+    });
+    g.bench_function("engine", |b| {
+        let config = PipelineConfig::default();
+        b.iter(|| {
+            let mut engine = Engine::new(&config, 1);
+            for (i, f) in frames.iter().enumerate() {
+                engine.on_frame(i as u64, f);
+            }
+            engine.finish();
+            engine.drain_events().count()
+        })
+    });
+    g.finish();
+    eprintln!("core benches: {} frames, {} bytes per iteration", frames.len(), bytes);
+}
+
+criterion_group!(benches, bench_core);
+criterion_main!(benches);

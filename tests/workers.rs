@@ -1,0 +1,60 @@
+//! The events of a run are the same, byte for byte and in the same order,
+//! whatever the number of workers.
+
+use std::path::{Path, PathBuf};
+
+use gatewatch::pipeline::{run_files, PipelineConfig};
+
+fn corpus_root() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("skipping: {} not found", p.display());
+        None
+    }
+}
+
+fn run(files: &[PathBuf], workers: usize) -> Vec<u8> {
+    let config = PipelineConfig {
+        workers,
+        ..PipelineConfig::default()
+    };
+    let mut out = Vec::new();
+    let outcome = run_files(files, &config, &mut out).expect("write to memory");
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    out
+}
+
+/// Several captures in one run (flows span the run, timestamps jump between
+/// files), with tunnels, VLANs, fragments, IPv6 and many flows.
+#[test]
+fn output_is_identical_for_1_to_4_workers() {
+    let Some(root) = corpus_root() else { return };
+    let files: Vec<PathBuf> = [
+        "ndpi/pcap/vnc.pcap",
+        "tcpdump/802.1ad_QinQ.pcap",
+        "tcpdump/vxlan.pcap",
+        "tcpdump/geneve.pcap",
+        "ndpi/pcap/ipsec_isakmp_esp.pcap",
+        "zeek/traces/quic/chromium-115.0.5790.110-google-de-fragmented.pcap",
+        "foxio-ja4/pcap/tls3.pcapng",
+        "ndpi/pcap/443-firefox.pcap",
+    ]
+    .iter()
+    .map(|c| root.join(c))
+    .collect();
+    let one = run(&files, 1);
+    let lines = one.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count();
+    eprintln!("1 worker: {lines} lines");
+    assert!(lines > 50, "expected many flow events, got {lines}");
+    for workers in 2..=4 {
+        let many = run(&files, workers);
+        assert!(
+            one == many,
+            "{workers} workers gave different output ({} vs {} bytes)",
+            many.len(),
+            one.len()
+        );
+    }
+}

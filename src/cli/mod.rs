@@ -141,11 +141,14 @@ fn analyze(args: AnalyzeArgs) -> u8 {
 }
 
 fn pipeline_config(args: &AnalyzeArgs) -> Result<PipelineConfig, String> {
-    let mut config = PipelineConfig::default();
-    config.workers = match args.workers {
+    let workers = match args.workers {
         Some(0) => return Err("--workers must be at least 1".into()),
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let mut config = PipelineConfig {
+        workers,
+        ..PipelineConfig::default()
     };
     if args.max_flows == 0 {
         return Err("--max-flows must be at least 1".into());

@@ -126,7 +126,7 @@ impl Clock {
         if self.stats.last_ts.is_none_or(|last| ts > last) {
             self.stats.last_ts = Some(ts);
         }
-        let due = match self.next_tick {
+        match self.next_tick {
             None => {
                 self.next_tick = Some(ts.add_nanos(self.tick_ns));
                 None
@@ -138,8 +138,7 @@ impl Clock {
                 Some((self.seq, now))
             }
             Some(_) => None,
-        };
-        due
+        }
     }
 
     fn next_seq(&mut self) -> u64 {

@@ -10,4 +10,6 @@ pub fn write_flow_event(buf: &mut Vec<u8>, flow: &FlowSummary, site: &SiteNetwor
     let _ = (buf, flow, site);
 }
 
+pub mod community_id;
 pub mod stats;
+pub mod time;

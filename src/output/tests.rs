@@ -204,8 +204,7 @@ fn midstream_tcp_flow_leaves_out_what_was_not_seen() {
 /// tcpdump/tests/vxlan.pcap: ICMP echo 192.168.203.3 -> .5 inside VXLAN
 /// VNI 100 between 192.168.203.1 and 192.168.202.1 (frames 1,5,7,9
 /// requests and 4,6,8,10 replies, 148 bytes each).
-#[test]
-fn tunnelled_icmp_flow() {
+fn vxlan_icmp_flow() -> FlowSummary {
     let mut tunnel = TunnelStack::new();
     tunnel.push(TunnelLayer {
         kind: TunnelKind::Vxlan,
@@ -213,7 +212,7 @@ fn tunnelled_icmp_flow() {
         outer_dst: ip("192.168.202.1"),
         id: Some(100),
     });
-    let flow = FlowSummary {
+    FlowSummary {
         flow_id: 42,
         endpoints: FlowEndpoints {
             src_ip: ip("192.168.203.3"),
@@ -236,7 +235,12 @@ fn tunnelled_icmp_flow() {
         reason: EndReason::Shutdown,
         tcp: None,
         tunnel,
-    };
+    }
+}
+
+#[test]
+fn tunnelled_icmp_flow() {
+    let flow = vxlan_icmp_flow();
     let v = flow_json(&flow, &SiteNetworks::default());
     assert_eq!(v["proto"], "ICMP");
     assert_eq!(v["icmp_type"], 8);
@@ -397,4 +401,45 @@ fn option_kinds_are_capped_by_the_type() {
         v["tcp"]["client_syn"]["options"].as_array().map(Vec::len),
         Some(16)
     );
+}
+
+/// The example lines of docs/events.md are what we write, and valid.
+#[test]
+fn docs_examples_are_current() {
+    let docs = include_str!("../../docs/events.md");
+    let examples: Vec<&str> = docs
+        .split("```json\n")
+        .skip(1)
+        .filter_map(|b| b.split_once("\n```").map(|(line, _)| line))
+        .collect();
+    assert_eq!(examples.len(), 3);
+
+    let mut written = Vec::new();
+    write_flow_event(&mut written, &tls_flow(), &SiteNetworks::default());
+    write_flow_event(&mut written, &vxlan_icmp_flow(), &SiteNetworks::default());
+    let mut stats = RunStats::default();
+    stats.capture.frames = 43;
+    stats.capture.bytes = 31_012;
+    stats.decode.packets = 43;
+    stats.flows.created = 1;
+    stats.flows.closed = 1;
+    stats.flows.peak_active = 1;
+    stats.events = 1;
+    stats.last_ts = Some(ts(1_692_825_648, 436_021));
+    write_stats_event(&mut written, &stats);
+    let written = String::from_utf8(written).unwrap();
+    let lines: Vec<&str> = written.lines().collect();
+    assert_eq!(examples, lines);
+
+    let flow_schema: Value = serde_json::from_str(FLOW_SCHEMA).unwrap();
+    let stats_schema: Value = serde_json::from_str(STATS_SCHEMA).unwrap();
+    for line in examples {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let schema = if v["event_type"] == "stats" {
+            &stats_schema
+        } else {
+            &flow_schema
+        };
+        validate(schema, &v).unwrap();
+    }
 }

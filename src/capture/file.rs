@@ -523,3 +523,448 @@ impl PacketSource for StreamedCapture {
         &self.name
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Ground truth: tshark's `frame.time_epoch`, `frame.len`,
+    //! `frame.cap_len` and `frame.interface_id`, stored in
+    //! tests/data/capture/*.tshark.tsv by make_expected.sh (see the README
+    //! there). Offsets of pcap records follow from the pcap format: a 24-byte
+    //! file header, then 16 bytes of header plus cap_len per record.
+    use super::*;
+    use std::io::Write;
+
+    #[derive(Debug, PartialEq, Eq, Clone)]
+    struct Row {
+        ts: Option<i64>,
+        len: u32,
+        caplen: usize,
+        iface: u32,
+    }
+
+    fn manifest() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    fn data(name: &str) -> PathBuf {
+        manifest().join("tests/data/capture").join(name)
+    }
+
+    fn corpus(rel: &str) -> Option<PathBuf> {
+        let p = manifest().join("../shared/corpus").join(rel);
+        if p.exists() {
+            Some(p)
+        } else {
+            eprintln!("skipping: corpus file {} is absent", p.display());
+            None
+        }
+    }
+
+    /// "1349367980.467968000" -> nanoseconds.
+    fn epoch_ns(s: &str) -> Option<i64> {
+        let (secs, frac) = s.split_once('.')?;
+        let frac = format!("{frac:0<9}");
+        Some(secs.parse::<i64>().ok()? * 1_000_000_000 + frac.get(..9)?.parse::<i64>().ok()?)
+    }
+
+    fn expected(name: &str) -> Vec<Row> {
+        let text = std::fs::read_to_string(data(name)).unwrap();
+        text.lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                Row {
+                    ts: epoch_ns(f[1]),
+                    len: f[2].parse().unwrap(),
+                    caplen: f[3].parse().unwrap(),
+                    iface: f.get(4).and_then(|s| s.parse().ok()).unwrap_or(0),
+                }
+            })
+            .collect()
+    }
+
+    fn row(f: &Frame<'_>) -> Row {
+        Row {
+            ts: Some(f.ts.nanos()),
+            len: f.orig_len,
+            caplen: f.data.len(),
+            iface: f.interface,
+        }
+    }
+
+    type Frames = Vec<(Row, LinkType, Vec<u8>)>;
+
+    /// Every frame of a file (with its link type and data), and the error
+    /// that ended it.
+    fn read_all(path: &Path) -> (Frames, Option<CaptureError>) {
+        let mut out = Vec::new();
+        let push = |out: &mut Vec<_>, f: &Frame<'_>| out.push((row(f), f.link, f.data.to_vec()));
+        match open(path) {
+            Err(e) => (out, Some(e)),
+            Ok(CaptureFile::Mapped(m)) => {
+                let mut r = m.reader();
+                loop {
+                    match r.next_frame() {
+                        Ok(Some(f)) => push(&mut out, &f),
+                        Ok(None) => return (out, None),
+                        Err(e) => return (out, Some(e)),
+                    }
+                }
+            }
+            Ok(CaptureFile::Streamed(mut s)) => loop {
+                match s.next_frame() {
+                    Ok(Some(f)) => push(&mut out, &f),
+                    Ok(None) => return (out, None),
+                    Err(e) => return (out, Some(e)),
+                }
+            },
+        }
+    }
+
+    fn rows(path: &Path) -> Vec<Row> {
+        let (frames, err) = read_all(path);
+        assert!(err.is_none(), "{}: {err:?}", path.display());
+        frames.into_iter().map(|(r, _, _)| r).collect()
+    }
+
+    fn temp(name: &str, bytes: &[u8]) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("gatewatch-capture-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn zstd_of(bytes: &[u8]) -> Vec<u8> {
+        zstd::stream::encode_all(bytes, 3).unwrap()
+    }
+
+    const TFO: &str = "tcpdump/tests/tfo-5c1fa7f9ae91.pcap";
+
+    #[test]
+    fn pcap_little_endian_micro_matches_tshark() {
+        let Some(p) = corpus(TFO) else { return };
+        assert_eq!(rows(&p), expected("tfo-5c1fa7f9ae91.tshark.tsv"));
+        let (frames, _) = read_all(&p);
+        assert!(frames.iter().all(|(_, l, _)| *l == LinkType::Ethernet));
+    }
+
+    #[test]
+    fn pcap_null_link_and_large_snaplen_match_tshark() {
+        let Some(p) = corpus("tcpdump/tests/quic_handshake.pcap") else {
+            return;
+        };
+        assert_eq!(rows(&p), expected("quic_handshake.tshark.tsv"));
+        let (frames, _) = read_all(&p);
+        assert!(frames.iter().all(|(_, l, _)| *l == LinkType::Null));
+    }
+
+    #[test]
+    fn pcap_big_endian_and_nanosecond_match_tshark() {
+        for name in ["tfo_be_micro", "tfo_be_nano", "tfo_le_nano"] {
+            let got = rows(&data(&format!("{name}.pcap")));
+            assert_eq!(got, expected(&format!("{name}.tshark.tsv")), "{name}");
+        }
+    }
+
+    #[test]
+    fn pcapng_three_interfaces_mixed_resolution_match_tshark() {
+        let Some(p) = corpus("ndpi/pcap/anydesk.pcapng") else {
+            return;
+        };
+        let want = expected("anydesk.tshark.tsv");
+        assert_eq!(want.len(), 174);
+        assert_eq!(rows(&p), want);
+    }
+
+    #[test]
+    fn pcapng_sections_byte_orders_spb_opb_tsresol_tsoffset_match_tshark() {
+        let path = data("multi_section.pcapng");
+        let (frames, err) = read_all(&path);
+        assert!(err.is_none(), "{err:?}");
+        let mut want = expected("multi_section.tshark.tsv");
+        // The SPB (7th packet) has no timestamp in tshark; ours is the
+        // previous packet's.
+        assert_eq!(want[6].ts, None);
+        want[6].ts = want[5].ts;
+        let got: Vec<Row> = frames.iter().map(|(r, _, _)| r.clone()).collect();
+        assert_eq!(got, want);
+        // tshark's encapsulation: 1 (Ethernet) on interface 0, 7 (raw IP,
+        // LINKTYPE_RAW 101) on interface 1, Ethernet in the second section.
+        let links: Vec<LinkType> = frames.iter().map(|(_, l, _)| *l).collect();
+        let raw = LinkType::Raw;
+        let eth = LinkType::Ethernet;
+        assert_eq!(&links[..8], &[eth, raw, eth, raw, eth, raw, eth, raw]);
+        assert!(links[8..].iter().all(|l| *l == eth));
+    }
+
+    #[test]
+    fn real_gzip_capture_matches_tshark() {
+        let Some(p) = corpus("zeek/traces/ssh/kex-quadratic-1000.pcap.gz") else {
+            return;
+        };
+        assert!(matches!(open(&p), Ok(CaptureFile::Streamed(_))));
+        assert_eq!(rows(&p), expected("kex-quadratic-1000.tshark.tsv"));
+    }
+
+    #[test]
+    fn gzip_and_zstd_copies_give_identical_frames() {
+        for rel in [
+            TFO,
+            "ndpi/pcap/anydesk.pcapng",
+            "foxio-ja4/pcap/ssh2.pcapng",
+        ] {
+            let Some(p) = corpus(rel) else { return };
+            let plain = std::fs::read(&p).unwrap();
+            let (want, err) = read_all(&p);
+            assert!(err.is_none());
+            let base = p.file_name().unwrap().to_string_lossy().to_string();
+            for (suffix, bytes) in [("gz", gzip(&plain)), ("zst", zstd_of(&plain))] {
+                // A misleading name: the format comes from the bytes.
+                let t = temp(&format!("{base}.{suffix}.pcap"), &bytes);
+                assert!(matches!(open(&t), Ok(CaptureFile::Streamed(_))));
+                let (got, err) = read_all(&t);
+                assert!(err.is_none(), "{rel} {suffix}: {err:?}");
+                assert_eq!(got, want, "{rel} {suffix}");
+            }
+        }
+    }
+
+    /// Start offsets of the pcap records, from tshark's cap_len.
+    fn pcap_offsets(rows: &[Row]) -> Vec<u64> {
+        let mut off = 24u64;
+        rows.iter()
+            .map(|r| {
+                let at = off;
+                off += 16 + r.caplen as u64;
+                at
+            })
+            .collect()
+    }
+
+    #[test]
+    fn truncated_pcap_stops_at_the_cut_record() {
+        let Some(p) = corpus(TFO) else { return };
+        let bytes = std::fs::read(&p).unwrap();
+        let want = expected("tfo-5c1fa7f9ae91.tshark.tsv");
+        let offs = pcap_offsets(&want);
+        let rec = 10;
+        // Cut inside the record header, then inside the record data.
+        for (into, needed) in [(7u64, 16u64), (20, 16 + want[rec].caplen as u64)] {
+            let cut = (offs[rec] + into) as usize;
+            for (suffix, file, decompressed) in [
+                ("pcap", bytes[..cut].to_vec(), false),
+                ("pcap.gz", gzip(&bytes[..cut]), true),
+                ("pcap.zst", zstd_of(&bytes[..cut]), true),
+            ] {
+                let t = temp(&format!("cut{into}.{suffix}"), &file);
+                let (frames, err) = read_all(&t);
+                assert_eq!(frames.len(), rec, "{suffix}");
+                match err {
+                    Some(CaptureError::Corrupt {
+                        offset,
+                        what,
+                        decompressed: d,
+                        ..
+                    }) => {
+                        assert_eq!(offset, offs[rec], "{suffix}");
+                        assert_eq!(
+                            what,
+                            CorruptKind::Truncated {
+                                needed,
+                                available: into
+                            }
+                        );
+                        assert_eq!(d, decompressed);
+                    }
+                    other => panic!("{suffix}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_pcapng_returns_frames_before_the_cut() {
+        let Some(p) = corpus("ndpi/pcap/anydesk.pcapng") else {
+            return;
+        };
+        let bytes = std::fs::read(&p).unwrap();
+        let cut = bytes.len() - 50;
+        let t = temp("anydesk-cut.pcapng", &bytes[..cut]);
+        let (frames, err) = read_all(&t);
+        // The last block is an EPB of tshark's last frame (66 bytes + 32 of
+        // block overhead), so only it is lost.
+        assert_eq!(frames.len(), 173);
+        match err {
+            Some(CaptureError::Corrupt {
+                offset,
+                what: CorruptKind::Truncated { needed, available },
+                ..
+            }) => {
+                assert_eq!(offset + available, cut as u64);
+                assert!(needed > available);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn cut_gzip_stream_is_an_error_not_a_hang() {
+        let Some(p) = corpus(TFO) else { return };
+        let z = gzip(&std::fs::read(&p).unwrap());
+        let t = temp("cut-stream.pcap.gz", &z[..z.len() / 2]);
+        let (frames, err) = read_all(&t);
+        assert!(frames.len() < 14);
+        assert!(
+            matches!(
+                err,
+                Some(CaptureError::Corrupt {
+                    decompressed: true,
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn implausible_record_length_is_refused_without_allocating() {
+        let Some(p) = corpus(TFO) else { return };
+        let mut bytes = std::fs::read(&p).unwrap();
+        let offs = pcap_offsets(&expected("tfo-5c1fa7f9ae91.tshark.tsv"));
+        let at = offs[3] as usize + 8; // incl_len, little-endian
+        bytes[at..at + 4].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+        for (suffix, file) in [("pcap", bytes.clone()), ("pcap.gz", gzip(&bytes))] {
+            let (frames, err) = read_all(&temp(&format!("huge.{suffix}"), &file));
+            assert_eq!(frames.len(), 3);
+            match err {
+                Some(CaptureError::Corrupt { offset, what, .. }) => {
+                    assert_eq!(offset, offs[3]);
+                    assert_eq!(what, CorruptKind::ImplausibleLength { len: 0x7fff_ffff });
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn pcapng_trailing_length_mismatch_is_corrupt() {
+        let path = data("multi_section.pcapng");
+        let mut bytes = std::fs::read(&path).unwrap();
+        // The SHB is big-endian; its length is at 4..8 and repeated at its end.
+        let len = u32::from_be_bytes(bytes[4..8].try_into().unwrap()) as usize;
+        bytes[len - 1] ^= 0x40;
+        let (frames, err) = read_all(&temp("mismatch.pcapng", &bytes));
+        assert!(frames.is_empty());
+        match err {
+            Some(CaptureError::Corrupt {
+                offset: 0,
+                what: CorruptKind::BlockLengthMismatch { leading, trailing },
+                ..
+            }) => assert_eq!((leading as usize, trailing as usize), (len, len ^ 0x40)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn garbage_empty_and_short_files() {
+        let g = temp("garbage.pcap", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(
+            matches!(open(&g), Err(CaptureError::UnknownFormat { magic, .. }) if &magic == b"GET ")
+        );
+        let e = temp("empty.pcap", b"");
+        assert!(matches!(
+            open(&e),
+            Err(CaptureError::Corrupt {
+                what: CorruptKind::Empty,
+                ..
+            })
+        ));
+        let gz_empty = temp("empty.pcap.gz", &gzip(b""));
+        assert!(matches!(
+            open(&gz_empty),
+            Err(CaptureError::Corrupt {
+                what: CorruptKind::Empty,
+                decompressed: true,
+                ..
+            })
+        ));
+        let two = temp("two.pcap", &[0xd4, 0xc3]);
+        assert!(matches!(
+            open(&two),
+            Err(CaptureError::Corrupt {
+                what: CorruptKind::Truncated {
+                    needed: 4,
+                    available: 2
+                },
+                ..
+            })
+        ));
+        // A pcap header cut after 10 bytes: the header needs 24.
+        let Some(p) = corpus(TFO) else { return };
+        let head = std::fs::read(&p).unwrap()[..10].to_vec();
+        let (frames, err) = read_all(&temp("head.pcap", &head));
+        assert!(frames.is_empty());
+        assert!(matches!(
+            err,
+            Some(CaptureError::Corrupt {
+                offset: 0,
+                what: CorruptKind::Truncated {
+                    needed: 24,
+                    available: 10
+                },
+                ..
+            })
+        ));
+        let msg = err.unwrap().to_string();
+        assert!(
+            msg.contains("head.pcap") && msg.contains("byte offset 0"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn streamed_window_grows_for_a_large_record() {
+        // A pcap (draft-ietf-opsawg-pcap §4, §5) holding one 200 000-byte
+        // record between two small ones, compressed.
+        let mut f = Vec::new();
+        f.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        f.extend_from_slice(&2u16.to_le_bytes());
+        f.extend_from_slice(&4u16.to_le_bytes());
+        f.extend_from_slice(&[0; 8]);
+        f.extend_from_slice(&262_144u32.to_le_bytes());
+        f.extend_from_slice(&1u32.to_le_bytes());
+        for (i, n) in [60usize, 200_000, 60].into_iter().enumerate() {
+            for v in [1_700_000_000u32 + i as u32, 5, n as u32, n as u32] {
+                f.extend_from_slice(&v.to_le_bytes());
+            }
+            f.extend((0..n).map(|j| (j % 251) as u8));
+        }
+        let (frames, err) = read_all(&temp("big.pcap.zst", &zstd_of(&f)));
+        assert!(err.is_none(), "{err:?}");
+        let lens: Vec<usize> = frames.iter().map(|(r, _, _)| r.caplen).collect();
+        assert_eq!(lens, [60, 200_000, 60]);
+        assert_eq!(frames[1].2[250..252], [250, 0]);
+        assert_eq!(frames[2].0.ts, Some(1_700_000_002_000_005_000));
+    }
+
+    #[test]
+    fn slice_reader_reads_in_memory_captures() {
+        let path = data("tfo_be_nano.pcap");
+        let bytes = std::fs::read(&path).unwrap();
+        let mut r = SliceReader::new(&path, &bytes).unwrap();
+        let mut n = 0;
+        while let Some(f) = r.next_frame().unwrap() {
+            assert_eq!(f.link, LinkType::Ethernet);
+            n += 1;
+        }
+        assert_eq!(n, 14);
+        assert_eq!(r.offset(), bytes.len() as u64);
+    }
+}

@@ -180,6 +180,8 @@ enum TsScale {
     Div(u64),
     /// Units of 2^-n s.
     Pow2(u32),
+    /// Units so small (10^-29 s and below) that every u64 count rounds to 0.
+    Zero,
 }
 
 impl TsScale {
@@ -194,7 +196,9 @@ impl TsScale {
         match 9u32.checked_sub(exp) {
             Some(up) => TsScale::Mul(10u64.pow(up)),
             // 10^20 and above overflow u64: every timestamp rounds to 0.
-            None => TsScale::Div(10u64.checked_pow(exp - 9).unwrap_or(u64::MAX)),
+            None => 10u64
+                .checked_pow(exp - 9)
+                .map_or(TsScale::Zero, TsScale::Div),
         }
     }
 
@@ -203,6 +207,7 @@ impl TsScale {
         let ns = match self {
             TsScale::Mul(m) => units.saturating_mul(m),
             TsScale::Div(d) => units / d.max(1),
+            TsScale::Zero => 0,
             TsScale::Pow2(shift) => {
                 let wide = u128::from(units) * 1_000_000_000u128;
                 u64::try_from(wide.checked_shr(shift).unwrap_or(0)).unwrap_or(u64::MAX)
@@ -604,5 +609,61 @@ impl PcapngState {
             data_at: SPB_DATA,
             record_len: blk.len(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// pcapng draft §4.2, if_tsresol: "if the Most Significant Bit is equal
+    /// to zero, the remaining bits indicates the resolution of the timestamp
+    /// as a negative power of 10 ... If the Most Significant Bit is equal to
+    /// one, ... as negative power of 2".
+    #[test]
+    fn tsresol_scales() {
+        // 6 -> microseconds.
+        assert_eq!(TsScale::from_tsresol(6).to_nanos(1_500_000), 1_500_000_000);
+        // 9 -> nanoseconds; 12 -> picoseconds.
+        assert_eq!(TsScale::from_tsresol(9).to_nanos(7), 7);
+        assert_eq!(TsScale::from_tsresol(12).to_nanos(7_000), 7);
+        // 0x8a -> 2^-10 s: 1024 units are one second, 1 unit 976562.5 ns.
+        assert_eq!(TsScale::from_tsresol(0x8a).to_nanos(1024), 1_000_000_000);
+        assert_eq!(TsScale::from_tsresol(0x8a).to_nanos(1), 976_562);
+        // Absurd resolutions do not panic.
+        assert_eq!(TsScale::from_tsresol(0x7f).to_nanos(u64::MAX), 0);
+        assert_eq!(TsScale::from_tsresol(0xff).to_nanos(u64::MAX), 0);
+        assert_eq!(TsScale::from_tsresol(0).to_nanos(u64::MAX), i64::MAX);
+    }
+
+    #[test]
+    fn sniff_magics() {
+        assert!(matches!(
+            Parser::sniff([0xd4, 0xc3, 0xb2, 0xa1]),
+            Some(Parser::PcapHeader)
+        ));
+        assert!(matches!(
+            Parser::sniff([0xa1, 0xb2, 0x3c, 0x4d]),
+            Some(Parser::PcapHeader)
+        ));
+        assert!(matches!(
+            Parser::sniff([0x0a, 0x0d, 0x0d, 0x0a]),
+            Some(Parser::Pcapng(_))
+        ));
+        assert!(Parser::sniff(*b"GET ").is_none());
+        assert_eq!(Container::sniff(&[0x1f, 0x8b, 8, 0]), Container::Gzip);
+        assert_eq!(Container::sniff(&[0x28, 0xb5, 0x2f, 0xfd]), Container::Zstd);
+    }
+
+    /// A pcapng block whose length is not a multiple of 4 (pcapng draft
+    /// §3.1) is refused, not skipped into the middle of the next block.
+    #[test]
+    fn odd_block_length_is_corrupt() {
+        let mut st = PcapngState::default();
+        let blk = [5, 0, 0, 0, 13, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(
+            st.parse_block(&blk).unwrap_err(),
+            CorruptKind::ImplausibleLength { len: 13 }
+        );
     }
 }

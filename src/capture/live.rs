@@ -203,3 +203,50 @@ impl PacketSource for LiveSource {
         self.stats
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A quiet capture must end when its duration is over, not block in
+    /// libpcap. Needs CAP_NET_RAW; skipped without it.
+    #[test]
+    fn quiet_loopback_capture_ends_on_time() {
+        let opts = LiveOptions {
+            interface: "lo".into(),
+            // A filter nothing matches keeps the capture quiet.
+            bpf: Some("udp port 9 and host 192.0.2.1".into()),
+            duration: Some(Duration::from_millis(300)),
+            ..LiveOptions::default()
+        };
+        let mut src = match LiveSource::open(&opts) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("skipping: {e}");
+                return;
+            }
+        };
+        assert_eq!(src.link_type(), LinkType::Ethernet);
+        let t0 = Instant::now();
+        assert!(src.next_frame().unwrap().is_none());
+        let took = t0.elapsed();
+        assert!(
+            took >= Duration::from_millis(290) && took < Duration::from_secs(2),
+            "{took:?}"
+        );
+
+        let stop = LiveSource::open(&LiveOptions {
+            duration: None,
+            ..opts
+        })
+        .unwrap();
+        let flag = stop.stop_handle();
+        let mut stop = stop;
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(150));
+            flag.store(true, Ordering::Relaxed);
+        });
+        assert!(stop.next_frame().unwrap().is_none());
+        t.join().unwrap();
+    }
+}

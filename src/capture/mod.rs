@@ -94,7 +94,10 @@ pub struct Frame<'a> {
     /// Length of the frame on the wire (may exceed `data.len()` when the
     /// capture was made with a snap length).
     pub orig_len: u32,
-    /// Index of the capture interface (pcapng IDB order; 0 for pcap/live).
+    /// Index of the capture interface: for pcapng, the index of its
+    /// Interface Description Block within the frame's section (every section
+    /// numbers its interfaces from 0 again, as tshark's `frame.interface_id`
+    /// does); 0 for pcap and live captures.
     pub interface: u32,
     pub data: &'a [u8],
 }
@@ -115,11 +118,14 @@ pub enum CaptureError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: {what} at byte offset {offset}")]
+    /// For a compressed file, `offset` counts bytes of the decompressed
+    /// stream (`decompressed` is set and the message says so).
+    #[error("{path}: {what} at byte offset {offset}{}", stream_note(*.decompressed))]
     Corrupt {
         path: PathBuf,
         offset: u64,
         what: CorruptKind,
+        decompressed: bool,
     },
     #[error("{path}: not a pcap or pcapng capture (first bytes {magic:02x?})")]
     UnknownFormat { path: PathBuf, magic: [u8; 4] },
@@ -133,7 +139,26 @@ impl CaptureError {
             path: path.to_path_buf(),
             offset,
             what,
+            decompressed: false,
         }
+    }
+
+    /// A corrupt compressed capture; `offset` is in the decompressed stream.
+    pub fn corrupt_decompressed(path: &Path, offset: u64, what: CorruptKind) -> CaptureError {
+        CaptureError::Corrupt {
+            path: path.to_path_buf(),
+            offset,
+            what,
+            decompressed: true,
+        }
+    }
+}
+
+fn stream_note(decompressed: bool) -> &'static str {
+    if decompressed {
+        " of the decompressed stream"
+    } else {
+        ""
     }
 }
 
@@ -155,6 +180,11 @@ pub enum CorruptKind {
     UnsupportedVersion { major: u16, minor: u16 },
     /// The compressed stream is corrupt.
     Decompression,
+    /// The file (or the decompressed stream) holds no byte at all.
+    Empty,
+    /// A pcapng section describes more interfaces than we keep
+    /// ([`file::MAX_INTERFACES`]).
+    TooManyInterfaces { count: u32 },
 }
 
 impl fmt::Display for CorruptKind {
@@ -181,6 +211,10 @@ impl fmt::Display for CorruptKind {
                 write!(f, "unsupported format version {major}.{minor}")
             }
             CorruptKind::Decompression => write!(f, "corrupt compressed stream"),
+            CorruptKind::Empty => write!(f, "empty file, not a capture"),
+            CorruptKind::TooManyInterfaces { count } => {
+                write!(f, "pcapng section describes too many interfaces ({count})")
+            }
         }
     }
 }
@@ -212,3 +246,6 @@ pub struct SourceStats {
 }
 
 pub mod file;
+mod format;
+#[cfg(feature = "live")]
+pub mod live;

@@ -179,7 +179,7 @@ fn run_live(
         ..LiveOptions::default()
     };
     match LiveSource::open(&opts) {
-        Ok(mut source) => pipeline::run_source(&mut source, config, sink),
+        Ok(mut source) => pipeline::run_source(&mut source, config, &mut &mut *sink),
         Err(e) => Ok(RunOutcome {
             stats: Default::default(),
             error: Some(e),

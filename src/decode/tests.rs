@@ -693,3 +693,126 @@ fn whole_corpus_decodes_without_panic() {
     );
     assert!(total > 10_000);
 }
+
+/// testdata/frag-netns.pcap (made by testdata/make-frag-pcap.sh: the kernel
+/// fragmenting a 3000-byte UDP datagram over a 1500-MTU veth). tshark:
+/// frames 4-6 10.99.0.1>10.99.0.2 ttl 64 udp 51461>5555 length 3008,
+/// 3 fragments; frames 9-11 fd00:99::1>fd00:99::2 hlim 64 udp 48585>6666
+/// length 3008, 3 fragments (offsets 0, 1448, ...). The payload bytes are
+/// the script's: byte i is i % 251 (IPv4) and i % 241 (IPv6).
+fn netns_frames() -> Vec<Owned> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/decode/testdata/frag-netns.pcap");
+    read_capture(&p)
+}
+
+#[test]
+fn kernel_fragmented_ipv4_and_ipv6_udp() {
+    let frames = netns_frames();
+    assert_eq!(frames.len(), 16);
+    let cases = [
+        ([3, 4, 5], "10.99.0.1", "10.99.0.2", (51461, 5555), 251usize),
+        (
+            [8, 9, 10],
+            "fd00:99::1",
+            "fd00:99::2",
+            (48585, 6666),
+            241usize,
+        ),
+    ];
+    for (idx, src, dst, (sp, dp), modulo) in cases {
+        for order in [[0, 1, 2], [2, 0, 1], [1, 2, 0]] {
+            let mut d = Decoder::new(DecodeConfig::default());
+            for &i in &order[..2] {
+                let f = frames[idx[i]].frame();
+                assert_eq!(shard_addresses(&f), Some((ip(src), ip(dst))));
+                assert!(d.decode(&f).is_none());
+            }
+            let p = d
+                .decode(&frames[idx[order[2]]].frame())
+                .expect("reassembled");
+            assert!(p.reassembled);
+            assert_eq!(p.frames, 3);
+            assert_eq!((p.src, p.dst, p.ttl), (ip(src), ip(dst), 64));
+            assert_eq!(p.ip_proto, ip_proto::UDP);
+            assert_eq!(
+                p.transport,
+                Transport::Udp {
+                    src_port: sp,
+                    dst_port: dp
+                }
+            );
+            assert_eq!(p.payload.len(), 3000);
+            assert!(p
+                .payload
+                .iter()
+                .enumerate()
+                .all(|(i, &b)| b as usize == i % modulo));
+            assert!(!p.truncated);
+        }
+    }
+}
+
+#[test]
+fn icmpv6_error_quoting_a_fragment_is_plain_icmp() {
+    // Frame 12: fd00:99::2>fd00:99::1 ICMPv6 1 (destination unreachable)
+    // code 4 (port unreachable), quoting the first fragment.
+    let frames = netns_frames();
+    let mut d = Decoder::new(DecodeConfig::default());
+    let p = d.decode(&frames[11].frame()).expect("packet");
+    assert_eq!((p.src, p.dst), (ip("fd00:99::2"), ip("fd00:99::1")));
+    assert_eq!(
+        p.transport,
+        Transport::Icmp {
+            icmp_type: 1,
+            code: 4
+        }
+    );
+    assert!(p.tunnel.is_empty());
+}
+
+#[test]
+fn tunnel_depth_is_bounded() {
+    // IP-in-IP chains built from frame 6's real IPv4 header (RFC 2003:
+    // protocol 4, total length covering the inner packet, offset cleared).
+    let frames = netns_frames();
+    let f = &frames[5];
+    let hdr: Vec<u8> = f.data[14..34].to_vec();
+    let inner: Vec<u8> = f.data[14..].to_vec();
+    let build = |depth: usize| {
+        let mut pkt = inner.clone();
+        pkt[6] = 0; // no fragment offset: a whole datagram
+        pkt[7] = 0;
+        for _ in 0..depth {
+            let mut outer = hdr.clone();
+            outer[6] = 0;
+            outer[7] = 0;
+            outer[9] = ip_proto::IPIP;
+            let total = (outer.len() + pkt.len()) as u16;
+            outer[2..4].copy_from_slice(&total.to_be_bytes());
+            outer.extend_from_slice(&pkt);
+            pkt = outer;
+        }
+        pkt
+    };
+    for depth in [MAX_TUNNEL_DEPTH, MAX_TUNNEL_DEPTH + 1] {
+        let data = build(depth);
+        let fr = Frame {
+            ts: Timestamp::ZERO,
+            link: LinkType::Raw,
+            orig_len: data.len() as u32,
+            interface: 0,
+            data: &data,
+        };
+        let mut d = Decoder::new(DecodeConfig::default());
+        let got = d.decode(&fr).map(|p| p.tunnel.len());
+        if depth <= MAX_TUNNEL_DEPTH {
+            assert_eq!(got, Some(depth));
+        } else {
+            assert_eq!(got, None);
+            assert_eq!(
+                d.counters.errors.get(&(Layer::Tunnel, "too deep")),
+                Some(&1)
+            );
+        }
+    }
+}

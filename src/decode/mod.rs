@@ -306,7 +306,6 @@ impl Decoder {
         // cannot happen while the returned packet borrows the decoder.
         let fragments: &'a Reassembler = fragments;
         let datagram = fragments.datagram(done);
-        w.reassembled = true;
         match ip::walk_ip(datagram, &mut w, meta) {
             Outcome::Packet(mut p) => {
                 p.reassembled = true;
@@ -352,8 +351,6 @@ pub(crate) struct Walk {
     pub tunnel: TunnelStack,
     /// A problem that did not stop decoding (a cut-off transport header).
     pub note: Option<(Layer, &'static str)>,
-    /// Walking a reassembled datagram (its fragments were already counted).
-    pub reassembled: bool,
 }
 
 impl Walk {

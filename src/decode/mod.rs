@@ -17,6 +17,15 @@ use arrayvec::ArrayVec;
 
 use crate::capture::{Frame, Timestamp};
 
+mod fragment;
+mod ip;
+pub mod link;
+pub mod tunnel;
+
+use fragment::{Insert, Reassembler};
+use ip::{FrameMeta, Outcome};
+use link::L3;
+
 /// How many outer layers a packet may carry before it is refused (bounds the
 /// work done on a hostile nesting of tunnels).
 pub const MAX_TUNNEL_DEPTH: usize = 4;
@@ -239,12 +248,14 @@ pub struct Decoder {
     pub counters: DecodeCounters,
     #[allow(dead_code)]
     config: DecodeConfig,
+    fragments: Reassembler,
 }
 
 impl Decoder {
     pub fn new(config: DecodeConfig) -> Decoder {
         Decoder {
             counters: DecodeCounters::default(),
+            fragments: Reassembler::new(&config),
             config,
         }
     }
@@ -252,16 +263,136 @@ impl Decoder {
     /// Decode one frame. `None` when the frame yields no packet now (not IP,
     /// malformed: counted; or a fragment held for reassembly).
     pub fn decode<'a>(&'a mut self, frame: &Frame<'a>) -> Option<Packet<'a>> {
-        self.counters.frames += 1;
-        let _ = frame;
-        None
+        let Decoder {
+            counters,
+            fragments,
+            ..
+        } = self;
+        counters.frames += 1;
+        if fragments.live() > 0 {
+            fragments.expire(frame.ts, counters);
+        }
+        let meta = FrameMeta {
+            ts: frame.ts,
+            wire_len: frame.orig_len,
+        };
+        let mut w = Walk::default();
+        let outcome = match link::walk_frame(frame.link, frame.data, &mut w) {
+            L3::Ip(ip) => ip::walk_ip(ip, &mut w, meta),
+            L3::NonIp => Outcome::NonIp,
+            L3::Err(layer, reason) => Outcome::Err(layer, reason),
+        };
+        let frag = match outcome {
+            Outcome::Packet(p) => return finish(counters, &w, Some(p)),
+            Outcome::NonIp => {
+                counters.non_ip += 1;
+                return finish(counters, &w, None);
+            }
+            Outcome::Err(layer, reason) => {
+                bump(counters, layer, reason);
+                return finish(counters, &w, None);
+            }
+            Outcome::Fragment(f) => f,
+        };
+        let done = match fragments.insert(&frag, frame.ts, counters) {
+            Insert::Held => {
+                counters.fragments_held += 1;
+                return finish(counters, &w, None);
+            }
+            Insert::Dropped => return finish(counters, &w, None),
+            Insert::Complete(done) => done,
+        };
+        // The datagram lives in the reassembler until the next insert, which
+        // cannot happen while the returned packet borrows the decoder.
+        let fragments: &'a Reassembler = fragments;
+        let datagram = fragments.datagram(done);
+        match ip::walk_ip(datagram, &mut w, meta) {
+            Outcome::Packet(mut p) => {
+                p.reassembled = true;
+                p.frames = done.frames;
+                finish(counters, &w, Some(p))
+            }
+            Outcome::NonIp => {
+                counters.non_ip += 1;
+                finish(counters, &w, None)
+            }
+            Outcome::Err(layer, reason) => {
+                bump(counters, layer, reason);
+                finish(counters, &w, None)
+            }
+            Outcome::Fragment(_) => {
+                bump(counters, Layer::Fragment, "nested fragment");
+                finish(counters, &w, None)
+            }
+        }
+    }
+}
+
+/// Count the walk's notes and the packet.
+fn finish<'a>(c: &mut DecodeCounters, w: &Walk, p: Option<Packet<'a>>) -> Option<Packet<'a>> {
+    if let Some((layer, reason)) = w.note {
+        bump(c, layer, reason);
+    }
+    if p.is_some() {
+        c.packets += 1;
+    }
+    p
+}
+
+fn bump(c: &mut DecodeCounters, layer: Layer, reason: &'static str) {
+    *c.errors.entry((layer, reason)).or_default() += 1;
+}
+
+/// State carried through the layers of one frame.
+#[derive(Debug, Default)]
+pub(crate) struct Walk {
+    pub vlan: [u16; 2],
+    vlans_seen: u8,
+    pub tunnel: TunnelStack,
+    /// A problem that did not stop decoding (a cut-off transport header).
+    pub note: Option<(Layer, &'static str)>,
+}
+
+impl Walk {
+    /// Record a VLAN id: the outermost two of the outer frame only (tags of
+    /// a frame inside a tunnel belong to another network).
+    pub(crate) fn push_vlan(&mut self, id: u16) {
+        if !self.tunnel.is_empty() {
+            return;
+        }
+        if let Some(slot) = self.vlan.get_mut(usize::from(self.vlans_seen)) {
+            *slot = id;
+        }
+        self.vlans_seen = self.vlans_seen.saturating_add(1);
+    }
+
+    pub(crate) fn note(&mut self, layer: Layer, reason: &'static str) {
+        self.note.get_or_insert((layer, reason));
     }
 }
 
 /// The innermost IP address pair of a frame, found without state (no
 /// fragment reassembly, no counters), for sharding frames over workers.
 /// Every fragment of a datagram gives the same pair as its whole.
+///
+/// The walk stops at the first fragmented IP layer and gives its addresses:
+/// later fragments do not show what is inside, so a fragmented tunnel
+/// packet is sharded by its outer pair.
 pub fn shard_addresses(frame: &Frame<'_>) -> Option<(IpAddr, IpAddr)> {
-    let _ = frame;
-    None
+    let mut w = Walk::default();
+    let meta = FrameMeta {
+        ts: frame.ts,
+        wire_len: frame.orig_len,
+    };
+    let L3::Ip(ip) = link::walk_frame(frame.link, frame.data, &mut w) else {
+        return None;
+    };
+    match ip::walk_ip(ip, &mut w, meta) {
+        Outcome::Packet(p) => Some((p.src, p.dst)),
+        Outcome::Fragment(f) => Some((f.key.src, f.key.dst)),
+        Outcome::NonIp | Outcome::Err(..) => None,
+    }
 }
+
+#[cfg(test)]
+mod tests;

@@ -137,7 +137,14 @@ pub struct TcpSummary {
     pub reassembly_gaps: [u32; 2],
     /// Bytes of each direction's stream prefix that were reassembled.
     pub prefix_bytes: [u32; 2],
+    /// Protocol oddities seen (`tcp::anomaly::*` bits).
+    pub anomalies: u16,
 }
+
+/// Per-flow state of the protocol dissectors (filled in by `proto`; empty
+/// for now). Reached through `FlowTable::flow_mut`.
+#[derive(Debug, Default)]
+pub struct AppSlot {}
 
 /// The owned record of a finished (or flushed) flow.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,4 +168,8 @@ pub struct FlowSummary {
     pub tunnel: TunnelStack,
 }
 
+pub mod key;
+pub mod lru;
+pub mod reassembly;
 pub mod table;
+pub mod tcp;

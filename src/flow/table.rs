@@ -1212,4 +1212,33 @@ mod tests {
         assert_eq!(t.flow(e2.flow).unwrap().endpoints.spi, Some(0x5678));
         assert_eq!(t.stats().active, 3);
     }
+
+    /// Rough cost of `update` on a known flow; run by hand with
+    /// `cargo test --release --lib flow::table -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn update_cost_on_known_flows() {
+        let mut t = table();
+        let mut out = Vec::new();
+        let s = ("10.0.0.2", 443);
+        let clients: Vec<String> = (0..1000)
+            .map(|i| format!("10.1.{}.{}", i / 250, i % 250))
+            .collect();
+        let pkts: Vec<Packet<'_>> = clients
+            .iter()
+            .map(|c| seg(0, (c.as_str(), 40000), s, ACK, 1, &[]))
+            .collect();
+        for p in &pkts {
+            t.update(p, &mut out);
+        }
+        let n = 5_000_000;
+        let start = std::time::Instant::now();
+        for i in 0..n {
+            let v = t.update(&pkts[i % pkts.len()], &mut out);
+            std::hint::black_box(v);
+        }
+        let ns = start.elapsed().as_nanos() as f64 / n as f64;
+        eprintln!("update on a known flow: {ns:.1} ns");
+        assert!(out.is_empty());
+    }
 }

@@ -6,6 +6,10 @@
 //! dissectors. When a flow ends (FIN/RST, idle timeout, eviction, end of
 //! input) the table hands out a [`FlowSummary`]: the owned record that the
 //! output layer turns into a `flow` event.
+//!
+//! Submodules: [`key`] (canonical key, flow id), [`tcp`] (SYN options, TTL
+//! guess, handshake and close, anomaly bits), [`reassembly`] (bounded stream
+//! prefixes), [`lru`] (intrusive expiry lists), [`table`] (the table).
 
 use std::net::IpAddr;
 
@@ -56,13 +60,21 @@ pub struct FlowEndpoints {
 }
 
 /// Coarse flow state, as shown in events.
+///
+/// TCP: `New` until the initiator's first ACK after the SYN-ACK (handshake
+/// complete), or, for a flow picked up midstream, until both directions have
+/// carried a packet without SYN: then `Established`. `Closed` after a RST in
+/// either direction or a FIN in both (from any earlier state); it is final,
+/// and a later SYN without ACK on the same key starts a new flow.
+/// UDP and other protocols: `New` while only one direction has been seen,
+/// then `Established`; they never close (they time out).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FlowState {
     /// TCP: only a SYN (or nothing) seen. UDP and others: one direction only.
     New,
     /// TCP: handshake completed or data both ways. Others: both directions.
     Established,
-    /// TCP: FIN or RST seen.
+    /// TCP: RST seen, or FIN seen both ways.
     Closed,
 }
 
@@ -137,7 +149,14 @@ pub struct TcpSummary {
     pub reassembly_gaps: [u32; 2],
     /// Bytes of each direction's stream prefix that were reassembled.
     pub prefix_bytes: [u32; 2],
+    /// Protocol oddities seen (`tcp::anomaly::*` bits).
+    pub anomalies: u16,
 }
+
+/// Per-flow state of the protocol dissectors (filled in by `proto`; empty
+/// for now). Reached through `FlowTable::flow_mut`.
+#[derive(Debug, Default)]
+pub struct AppSlot {}
 
 /// The owned record of a finished (or flushed) flow.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,4 +180,8 @@ pub struct FlowSummary {
     pub tunnel: TunnelStack,
 }
 
+pub mod key;
+pub mod lru;
+pub mod reassembly;
 pub mod table;
+pub mod tcp;

@@ -24,8 +24,8 @@ const CAPTURES: &[&str] = &[
     "ndpi/pcap/443-firefox.pcap",
     "ndpi/pcap/ipsec_isakmp_esp.pcap",
     "zeek/traces/quic/chromium-115.0.5790.110-google-de-fragmented.pcap",
-    "tcpdump/802.1ad_QinQ.pcap",
-    "tcpdump/vxlan.pcap",
+    "tcpdump/tests/802.1ad_QinQ.pcap",
+    "tcpdump/tests/vxlan.pcap",
 ];
 
 fn corpus_files() -> Vec<PathBuf> {
@@ -103,7 +103,11 @@ fn bench_core(c: &mut Criterion) {
         })
     });
     g.finish();
-    eprintln!("core benches: {} frames, {} bytes per iteration", frames.len(), bytes);
+    eprintln!(
+        "core benches: {} frames, {} bytes per iteration",
+        frames.len(),
+        bytes
+    );
 }
 
 criterion_group!(benches, bench_core);

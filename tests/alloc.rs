@@ -4,26 +4,39 @@
 //! an event is emitted.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use gatewatch::capture::file::{open, CaptureFile};
 use gatewatch::pipeline::{Engine, PipelineConfig};
 
 struct CountingAlloc;
 
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    // Per thread, so that tests running in parallel do not count each
+    // other's allocations. A const-initialised Cell never allocates.
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count_one() {
+    // `try_with`: the allocator may run while the thread is being torn down.
+    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+}
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(|c| c.get())
+}
 
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count_one();
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count_one();
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -32,11 +45,16 @@ unsafe impl GlobalAlloc for CountingAlloc {
 static GLOBAL: CountingAlloc = CountingAlloc;
 
 fn corpus(rel: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus").join(rel);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpus")
+        .join(rel);
     if p.exists() {
         Some(p)
     } else {
-        eprintln!("skipping: {} not found (../shared/corpus is absent)", p.display());
+        eprintln!(
+            "skipping: {} not found (../shared/corpus is absent)",
+            p.display()
+        );
         None
     }
 }
@@ -58,10 +76,13 @@ fn allocations_in_window(path: &Path, from: usize) -> (u64, u64, u64, u64) {
             created_before = engine.counters().1.created;
         }
         seq += 1;
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let before = allocations();
         engine.on_frame(seq, &frame);
-        let after = ALLOCATIONS.load(Ordering::Relaxed);
+        let after = allocations();
         if index >= from {
+            if after > before && std::env::var_os("ALLOC_TRACE").is_some() {
+                eprintln!("frame {index}: {} allocations", after - before);
+            }
             allocs += after - before;
             frames += 1;
             events += engine.drain_events().count() as u64;
@@ -96,7 +117,9 @@ fn allocations_only_with_new_flows_or_events() {
         return;
     };
     let (allocs, frames, created, events) = allocations_in_window(&path, 0);
-    eprintln!("vnc.pcap: {frames} frames: {allocs} allocations, {created} flows created, {events} events");
+    eprintln!(
+        "vnc.pcap: {frames} frames: {allocs} allocations, {created} flows created, {events} events"
+    );
     assert!(frames > 4000);
     assert!(created >= 2, "the trace holds at least two VNC sessions");
     // Each new flow may allocate its table slot growth and two stream

@@ -33,9 +33,9 @@ fn output_is_identical_for_1_to_4_workers() {
     let Some(root) = corpus_root() else { return };
     let files: Vec<PathBuf> = [
         "ndpi/pcap/vnc.pcap",
-        "tcpdump/802.1ad_QinQ.pcap",
-        "tcpdump/vxlan.pcap",
-        "tcpdump/geneve.pcap",
+        "tcpdump/tests/802.1ad_QinQ.pcap",
+        "tcpdump/tests/vxlan.pcap",
+        "tcpdump/tests/geneve.pcap",
         "ndpi/pcap/ipsec_isakmp_esp.pcap",
         "zeek/traces/quic/chromium-115.0.5790.110-google-de-fragmented.pcap",
         "foxio-ja4/pcap/tls3.pcapng",

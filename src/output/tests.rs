@@ -95,6 +95,7 @@ fn tls_flow() -> FlowSummary {
             overlap_conflicts: 0,
             reassembly_gaps: [0, 0],
             prefix_bytes: [517, 4200],
+            anomalies: 0,
         }),
         tunnel: TunnelStack::new(),
     }

@@ -69,7 +69,12 @@ impl Engine {
     }
 
     /// Decoder and flow-table counters of this engine.
-    pub fn counters(&self) -> (&crate::decode::DecodeCounters, crate::flow::table::FlowTableStats) {
+    pub fn counters(
+        &self,
+    ) -> (
+        &crate::decode::DecodeCounters,
+        crate::flow::table::FlowTableStats,
+    ) {
         (&self.decoder.counters, self.table.stats())
     }
 

@@ -45,6 +45,9 @@ fn output_is_identical_for_1_to_4_workers() {
     .map(|c| root.join(c))
     .collect();
     let one = run(&files, 1);
+    for line in String::from_utf8(one.clone()).expect("UTF-8").lines() {
+        gatewatch::output::schema_check::validate_event_line(line).unwrap();
+    }
     let lines = one.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count();
     eprintln!("1 worker: {lines} lines");
     assert!(lines > 50, "expected many flow events, got {lines}");

@@ -24,8 +24,8 @@ pub mod community_id;
 pub mod stats;
 pub mod time;
 
-#[cfg(test)]
-mod schema_check;
+/// Validation of emitted lines against `schema/*.json` (used by the tests).
+pub mod schema_check;
 
 /// The Community ID seed (0, the spec's and Suricata's default).
 pub const COMMUNITY_ID_SEED: u16 = 0;

@@ -23,6 +23,29 @@ const ANNOTATIONS: &[&str] = &[
     "examples",
 ];
 
+/// The schema of each event type, as shipped in `schema/`.
+pub const EVENT_SCHEMAS: &[(&str, &str)] = &[
+    ("flow", include_str!("../../schema/flow.json")),
+    ("stats", include_str!("../../schema/stats.json")),
+];
+
+/// Validate one emitted JSON line against the schema of its `event_type`.
+pub fn validate_event_line(line: &str) -> Result<(), String> {
+    let event: Value =
+        serde_json::from_str(line).map_err(|e| format!("not JSON ({e}): {line}"))?;
+    let kind = event
+        .get("event_type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("no event_type: {line}"))?;
+    let (_, text) = EVENT_SCHEMAS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .ok_or_else(|| format!("no schema for event_type {kind:?}"))?;
+    let schema: Value =
+        serde_json::from_str(text).map_err(|e| format!("schema/{kind}.json: {e}"))?;
+    validate(&schema, &event).map_err(|e| format!("{kind} event: {e}: {line}"))
+}
+
 /// Validate `instance` against `root`; the error names the JSON path.
 pub fn validate(root: &Value, instance: &Value) -> Result<(), String> {
     check(root, root, instance, "$")

@@ -54,6 +54,9 @@ pub enum LinkType {
     Null,
     /// LINKTYPE_ETHERNET (1).
     Ethernet,
+    /// LINKTYPE_PPP (9): PPP in HDLC-like framing (RFC 1662), the address and
+    /// control bytes optional.
+    Ppp,
     /// LINKTYPE_RAW (101), and the DLT_RAW aliases 12 and 14: bare IPv4 or IPv6.
     Raw,
     /// LINKTYPE_LOOP (108): OpenBSD loopback, address family in network order.
@@ -75,6 +78,7 @@ impl LinkType {
         match v {
             0 => LinkType::Null,
             1 => LinkType::Ethernet,
+            9 => LinkType::Ppp,
             12 | 14 | 101 => LinkType::Raw,
             108 => LinkType::Loop,
             113 => LinkType::LinuxSll,

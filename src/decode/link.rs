@@ -85,6 +85,7 @@ pub(crate) fn walk_frame<'a>(link: LinkType, data: &'a [u8], w: &mut Walk) -> L3
             _ => L3::Err(Layer::Link, "truncated header"),
         },
         LinkType::Null | LinkType::Loop => walk_loopback(link, data),
+        LinkType::Ppp => walk_ppp(data),
         LinkType::Other(_) => L3::Err(Layer::Link, "unsupported link type"),
     }
 }
@@ -162,6 +163,21 @@ fn walk_mpls<'a>(mut rest: &'a [u8], w: &mut Walk) -> L3<'a> {
         }
     }
     L3::Err(Layer::Mpls, "too many labels")
+}
+
+/// LINKTYPE_PPP: RFC 1662 framing, where the address (0xff) and control
+/// (0x03) bytes may be present or compressed away (RFC 1661 §6.6), then the
+/// 2-byte PPP protocol.
+fn walk_ppp(data: &[u8]) -> L3<'_> {
+    let body = match data {
+        [0xff, 0x03, rest @ ..] => rest,
+        _ => data,
+    };
+    match (be16(body, 0), body.get(PPP_PROTOCOL_LEN..)) {
+        (Some(ppp::IPV4 | ppp::IPV6), Some(payload)) => L3::Ip(payload),
+        (Some(_), Some(_)) => L3::NonIp,
+        _ => L3::Err(Layer::Link, "truncated header"),
+    }
 }
 
 /// RFC 2516 PPPoE session header, then the PPP protocol field.

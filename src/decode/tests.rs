@@ -816,3 +816,43 @@ fn tunnel_depth_is_bounded() {
         }
     }
 }
+
+#[test]
+fn ppp_link_type() {
+    // zeek/traces/quic/interop/quic-go_quic-go/handshake.pcap is LINKTYPE_PPP
+    // without address/control bytes. tshark: frame 1 is IPv6 :: >
+    // ff02::1:ff00:4, hop limit 255, ICMPv6 type 135 (neighbour solicitation).
+    let Some(f) = frame("zeek/traces/quic/interop/quic-go_quic-go/handshake.pcap", 1) else {
+        return;
+    };
+    assert_eq!(f.frame().link, LinkType::Ppp);
+    let mut d = Decoder::new(DecodeConfig::default());
+    let p = d.decode(&f.frame()).expect("packet");
+    assert_eq!((p.src, p.dst), (ip("::"), ip("ff02::1:ff00:4")));
+    assert_eq!((p.ip_proto, p.ttl), (ip_proto::ICMPV6, 255));
+    assert_eq!(
+        p.transport,
+        Transport::Icmp {
+            icmp_type: 135,
+            code: 0
+        }
+    );
+    // The same frame with RFC 1662 address and control bytes in front.
+    let mut framed = vec![0xff, 0x03];
+    framed.extend_from_slice(f.frame().data);
+    let g = Frame {
+        data: &framed,
+        ..f.frame()
+    };
+    let q = d.decode(&g).expect("packet");
+    assert_eq!((q.src, q.dst), (p.src, p.dst));
+    // LCP (0xc021) is PPP control traffic, not an error.
+    let lcp = [0xc0, 0x21, 0x01, 0x01, 0x00, 0x04];
+    let h = Frame {
+        data: &lcp,
+        ..f.frame()
+    };
+    assert!(d.decode(&h).is_none());
+    assert_eq!(d.counters.non_ip, 1);
+    assert!(d.counters.errors.is_empty());
+}

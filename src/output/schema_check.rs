@@ -31,8 +31,7 @@ pub const EVENT_SCHEMAS: &[(&str, &str)] = &[
 
 /// Validate one emitted JSON line against the schema of its `event_type`.
 pub fn validate_event_line(line: &str) -> Result<(), String> {
-    let event: Value =
-        serde_json::from_str(line).map_err(|e| format!("not JSON ({e}): {line}"))?;
+    let event: Value = serde_json::from_str(line).map_err(|e| format!("not JSON ({e}): {line}"))?;
     let kind = event
         .get("event_type")
         .and_then(Value::as_str)

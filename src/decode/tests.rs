@@ -837,6 +837,7 @@ fn ppp_link_type() {
             code: 0
         }
     );
+    let addrs = (p.src, p.dst);
     // The same frame with RFC 1662 address and control bytes in front.
     let mut framed = vec![0xff, 0x03];
     framed.extend_from_slice(f.frame().data);
@@ -845,7 +846,7 @@ fn ppp_link_type() {
         ..f.frame()
     };
     let q = d.decode(&g).expect("packet");
-    assert_eq!((q.src, q.dst), (p.src, p.dst));
+    assert_eq!((q.src, q.dst), addrs);
     // LCP (0xc021) is PPP control traffic, not an error.
     let lcp = [0xc0, 0x21, 0x01, 0x01, 0x00, 0x04];
     let h = Frame {

@@ -9,7 +9,8 @@ use gatewatch::capture::{Frame, LinkType, Timestamp};
 use gatewatch::decode::{shard_addresses, DecodeConfig, Decoder};
 use libfuzzer_sys::fuzz_target;
 
-const LINKS: [LinkType; 8] = [
+const LINKS: [LinkType; 9] = [
+    LinkType::Ppp,
     LinkType::Ethernet,
     LinkType::Raw,
     LinkType::Null,

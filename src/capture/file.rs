@@ -169,6 +169,10 @@ impl MappedCapture {
         // the new end raise SIGBUS: the usual caveat of mapped reading,
         // accepted for capture files that are no longer being written.
         let map = unsafe { Mmap::map(file) }.map_err(io_err)?;
+        // Frames are read once, front to back: let the kernel read ahead
+        // aggressively. Only a hint, so a refusal changes nothing.
+        #[cfg(unix)]
+        let _ = map.advise(memmap2::Advice::Sequential);
         let parser = sniff(path, map.get(..MAGIC_LEN).unwrap_or(&map), false)?;
         Ok(MappedCapture {
             path: path.to_path_buf(),

@@ -125,7 +125,8 @@ pub(crate) fn walk_ip<'a>(mut ip: &'a [u8], w: &mut Walk, meta: FrameMeta) -> Ou
             ts: meta.ts,
             wire_len: meta.wire_len,
             vlan: w.vlan,
-            tunnel: w.tunnel.clone(),
+            // Filled in by the decoder from its walk scratch (see `Decoder::decode`).
+            tunnel: &[],
             src,
             dst,
             ip_proto: proto,

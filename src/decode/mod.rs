@@ -142,7 +142,9 @@ pub struct Packet<'a> {
     pub wire_len: u32,
     /// 802.1Q/802.1ad VLAN ids, outermost first (0 where absent).
     pub vlan: [u16; 2],
-    pub tunnel: TunnelStack,
+    /// Outer layers, outermost first; borrowed from the decoder so that a
+    /// packet stays small (it is passed by value on the hot path).
+    pub tunnel: &'a [TunnelLayer],
     pub src: IpAddr,
     pub dst: IpAddr,
     /// The transport protocol number (after IPv6 extension headers).
@@ -245,6 +247,9 @@ impl DecodeCounters {
 
 /// Decodes frames into packets. One per worker; not shared.
 pub struct Decoder {
+    /// Scratch state of the current frame's walk (VLANs, tunnel layers),
+    /// kept here so packets can borrow the tunnel layers from it.
+    walk: Walk,
     pub counters: DecodeCounters,
     #[allow(dead_code)]
     config: DecodeConfig,
@@ -255,6 +260,7 @@ impl Decoder {
     pub fn new(config: DecodeConfig) -> Decoder {
         Decoder {
             counters: DecodeCounters::default(),
+            walk: Walk::default(),
             fragments: Reassembler::new(&config),
             config,
         }
@@ -266,6 +272,7 @@ impl Decoder {
         let Decoder {
             counters,
             fragments,
+            walk,
             ..
         } = self;
         counters.frames += 1;
@@ -276,67 +283,75 @@ impl Decoder {
             ts: frame.ts,
             wire_len: frame.orig_len,
         };
-        let mut w = Walk::default();
-        let outcome = match link::walk_frame(frame.link, frame.data, &mut w) {
-            L3::Ip(ip) => ip::walk_ip(ip, &mut w, meta),
+        walk.reset();
+        let w = walk;
+        let outcome = match link::walk_frame(frame.link, frame.data, w) {
+            L3::Ip(ip) => ip::walk_ip(ip, w, meta),
             L3::NonIp => Outcome::NonIp,
             L3::Err(layer, reason) => Outcome::Err(layer, reason),
         };
         let frag = match outcome {
-            Outcome::Packet(p) => return finish(counters, &w, Some(p)),
+            Outcome::Packet(p) => return finish(counters, w, Some(p)),
             Outcome::NonIp => {
                 counters.non_ip += 1;
-                return finish(counters, &w, None);
+                return finish(counters, w, None);
             }
             Outcome::Err(layer, reason) => {
                 bump(counters, layer, reason);
-                return finish(counters, &w, None);
+                return finish(counters, w, None);
             }
             Outcome::Fragment(f) => f,
         };
         let done = match fragments.insert(&frag, frame.ts, counters) {
             Insert::Held => {
                 counters.fragments_held += 1;
-                return finish(counters, &w, None);
+                return finish(counters, w, None);
             }
-            Insert::Dropped => return finish(counters, &w, None),
+            Insert::Dropped => return finish(counters, w, None),
             Insert::Complete(done) => done,
         };
         // The datagram lives in the reassembler until the next insert, which
         // cannot happen while the returned packet borrows the decoder.
         let fragments: &'a Reassembler = fragments;
         let datagram = fragments.datagram(done);
-        match ip::walk_ip(datagram, &mut w, meta) {
+        match ip::walk_ip(datagram, w, meta) {
             Outcome::Packet(mut p) => {
                 p.reassembled = true;
                 p.frames = done.frames;
-                finish(counters, &w, Some(p))
+                finish(counters, w, Some(p))
             }
             Outcome::NonIp => {
                 counters.non_ip += 1;
-                finish(counters, &w, None)
+                finish(counters, w, None)
             }
             Outcome::Err(layer, reason) => {
                 bump(counters, layer, reason);
-                finish(counters, &w, None)
+                finish(counters, w, None)
             }
             Outcome::Fragment(_) => {
                 bump(counters, Layer::Fragment, "nested fragment");
-                finish(counters, &w, None)
+                finish(counters, w, None)
             }
         }
     }
 }
 
-/// Count the walk's notes and the packet.
-fn finish<'a>(c: &mut DecodeCounters, w: &Walk, p: Option<Packet<'a>>) -> Option<Packet<'a>> {
+/// Count the walk's notes and the packet, and lend the packet the walk's
+/// tunnel layers.
+fn finish<'a>(
+    c: &mut DecodeCounters,
+    w: &'a mut Walk,
+    p: Option<Packet<'a>>,
+) -> Option<Packet<'a>> {
     if let Some((layer, reason)) = w.note {
         bump(c, layer, reason);
     }
-    if p.is_some() {
+    let w: &'a Walk = w;
+    p.map(|mut p| {
         c.packets += 1;
-    }
-    p
+        p.tunnel = w.tunnel.as_slice();
+        p
+    })
 }
 
 fn bump(c: &mut DecodeCounters, layer: Layer, reason: &'static str) {
@@ -354,6 +369,13 @@ pub(crate) struct Walk {
 }
 
 impl Walk {
+    fn reset(&mut self) {
+        self.vlan = [0; 2];
+        self.vlans_seen = 0;
+        self.tunnel.clear();
+        self.note = None;
+    }
+
     /// Record a VLAN id: the outermost two of the outer frame only (tags of
     /// a frame inside a tunnel belong to another network).
     pub(crate) fn push_vlan(&mut self, id: u16) {
@@ -387,11 +409,64 @@ pub fn shard_addresses(frame: &Frame<'_>) -> Option<(IpAddr, IpAddr)> {
     let L3::Ip(ip) = link::walk_frame(frame.link, frame.data, &mut w) else {
         return None;
     };
+    if let Some(pair) = plain_ip_pair(ip) {
+        return Some(pair);
+    }
     match ip::walk_ip(ip, &mut w, meta) {
         Outcome::Packet(p) => Some((p.src, p.dst)),
         Outcome::Fragment(f) => Some((f.key.src, f.key.dst)),
         Outcome::NonIp | Outcome::Err(..) => None,
     }
+}
+
+/// The address pair of an IP packet that cannot hold a tunnel: TCP, ICMP,
+/// ESP, UDP off the tunnel ports, or any IPv4 fragment (whose pair is the
+/// datagram's). Read straight from the fixed header, so sharding skips the
+/// full walk for almost every frame; `None` sends the frame down the walk.
+/// It must agree with the walk wherever both give a pair (the corpus test
+/// `shard_pair_matches_packet` checks every frame).
+fn plain_ip_pair(ip: &[u8]) -> Option<(IpAddr, IpAddr)> {
+    let first = *ip.first()?;
+    let (proto, src, dst, l4) = match first >> 4 {
+        4 => {
+            let ihl = usize::from(first & 0x0f) * 4;
+            let src: [u8; 4] = ip.get(12..16)?.try_into().ok()?;
+            let dst: [u8; 4] = ip.get(16..20)?.try_into().ok()?;
+            let (src, dst) = (IpAddr::from(src), IpAddr::from(dst));
+            // More-fragments flag or a fragment offset.
+            if ihl < 20 || link::be16(ip, 6)? & 0x3fff != 0 {
+                return (ihl >= 20).then_some((src, dst));
+            }
+            (*ip.get(9)?, src, dst, ip.get(ihl..)?)
+        }
+        6 => {
+            let src: [u8; 16] = ip.get(8..24)?.try_into().ok()?;
+            let dst: [u8; 16] = ip.get(24..40)?.try_into().ok()?;
+            (
+                *ip.get(6)?,
+                IpAddr::from(src),
+                IpAddr::from(dst),
+                ip.get(40..)?,
+            )
+        }
+        _ => return None,
+    };
+    let plain = match proto {
+        ip_proto::TCP | ip_proto::ICMP | ip_proto::ICMPV6 | ip_proto::ESP => true,
+        ip_proto::UDP => {
+            let (sport, dport) = (link::be16(l4, 0)?, link::be16(l4, 2)?);
+            ![
+                tunnel::udp_port::VXLAN,
+                tunnel::udp_port::GENEVE,
+                tunnel::udp_port::GTP_U,
+                tunnel::udp_port::TEREDO,
+            ]
+            .iter()
+            .any(|&p| p == sport || p == dport)
+        }
+        _ => false,
+    };
+    plain.then_some((src, dst))
 }
 
 #[cfg(test)]

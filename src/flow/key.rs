@@ -79,7 +79,9 @@ impl FlowKey {
         let (sport, dport, spi) = packet_ports(&pkt.transport);
         // `<=` so that a packet from an endpoint to itself is "from lo" both
         // ways: such a flow has one direction.
-        let src_is_lo = (src, sport) <= (dst, dport);
+        // Compared as big-endian integers (the same order as the bytes), which
+        // is one instruction instead of a slice comparison.
+        let src_is_lo = (u128::from_be_bytes(src), sport) <= (u128::from_be_bytes(dst), dport);
         let (lo_addr, lo_port, hi_addr, hi_port) = if src_is_lo {
             (src, sport, dst, dport)
         } else {
@@ -139,7 +141,7 @@ fn mix64(x: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{TcpSegment, TunnelStack};
+    use crate::decode::TcpSegment;
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     fn pkt(src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> Packet<'static> {
@@ -147,7 +149,7 @@ mod tests {
             ts: Timestamp(0),
             wire_len: 60,
             vlan: [0, 0],
-            tunnel: TunnelStack::new(),
+            tunnel: &[],
             src,
             dst,
             ip_proto: 6,

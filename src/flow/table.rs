@@ -420,7 +420,8 @@ impl FlowTable {
             bytes: [0; 2],
             state: FlowState::New,
             tcp: (kind == Kind::Tcp).then(TcpState::default),
-            tunnel: pkt.tunnel.clone(),
+            // Never longer than the decoder's own stack; empty if it were.
+            tunnel: TunnelStack::try_from(pkt.tunnel).unwrap_or_default(),
             app: AppSlot::default(),
         };
         let idx = match self.free.pop() {
@@ -637,7 +638,7 @@ mod tests {
             ts: t,
             wire_len,
             vlan: [0, 0],
-            tunnel: TunnelStack::new(),
+            tunnel: &[],
             src: ip(src.0),
             dst: ip(dst.0),
             ip_proto: ip_proto::TCP,
@@ -663,7 +664,7 @@ mod tests {
             ts: t,
             wire_len: 100,
             vlan: [0, 0],
-            tunnel: TunnelStack::new(),
+            tunnel: &[],
             src: ip(src.0),
             dst: ip(dst.0),
             ip_proto: ip_proto::UDP,

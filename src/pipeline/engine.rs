@@ -1,5 +1,14 @@
 //! One worker's analysis state: decoder, flow table, and the events it has
 //! produced but not yet handed to the writer.
+//!
+//! The later stages plug in here, each at one place:
+//! - dissectors (`proto`, issue 3) after [`FlowTable::update`]: the
+//!   [`PacketVerdict`](crate::flow::table::PacketVerdict) says which
+//!   direction's stream prefix grew, [`FlowTable::stream_prefix`] gives the
+//!   contiguous bytes, datagram payloads are `Packet::payload`, and per-flow
+//!   protocol state lives in `Flow::app`;
+//! - enrichment (`enrich`, issue 4) and detection (`detect`, issue 5) on each
+//!   finished [`FlowSummary`] in `emit_finished`, before it is serialised.
 
 use crate::capture::{Frame, Timestamp};
 use crate::decode::Decoder;
@@ -47,6 +56,7 @@ impl Engine {
         let Some(pkt) = self.decoder.decode(frame) else {
             return;
         };
+        // Issue 3: the dissectors take the verdict from here.
         let _verdict = self.table.update(&pkt, &mut self.finished);
         self.emit_finished(seq, PHASE_PACKET);
     }

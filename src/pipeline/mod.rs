@@ -26,7 +26,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 pub use engine::Engine;
 pub use writer::{EventSink, OrderedWriter};
 
-use crate::capture::file::{open as open_file, CaptureFile};
+use crate::capture::file::{open as open_file, CaptureFile, MappedCapture};
 use crate::capture::{CaptureError, Frame, LinkType, PacketSource, SourceStats, Timestamp};
 use crate::decode::{self, DecodeConfig, DecodeCounters};
 use crate::flow::table::{FlowConfig, FlowTableStats};
@@ -167,8 +167,22 @@ pub fn run_files(
         }
     }
     let workers = config.workers.max(1);
+    let all_mapped = files
+        .iter()
+        .flatten()
+        .all(|f| matches!(f, CaptureFile::Mapped(_)));
     let mut outcome = if workers == 1 {
         run_inline(&mut files, config, sink)?
+    } else if all_mapped {
+        let mapped: Vec<&MappedCapture> = files
+            .iter()
+            .flatten()
+            .filter_map(|f| match f {
+                CaptureFile::Mapped(m) => Some(m),
+                CaptureFile::Streamed(_) => None,
+            })
+            .collect();
+        run_shared_scan(&mapped, config, workers, sink)?
     } else {
         run_parallel(&mut files, config, workers, sink)?
     };
@@ -294,6 +308,120 @@ fn finish(
         stats: clock.stats,
         error,
     })
+}
+
+/// Frames a scanning worker reads between two reports to the writer.
+const SCAN_REPORT_FRAMES: u64 = 4096;
+
+/// Parallel analysis of memory-mapped files without a dispatcher: every
+/// worker reads every frame from the shared mapping (no copy), runs the same
+/// run clock (so sequence numbers and ticks agree by construction), finds
+/// each frame's shard, and fully processes only the frames it owns. Reading
+/// and sharding are repeated per worker, decoding and flow work are not,
+/// and no frame crosses a thread. The calling thread merges the reports.
+fn run_shared_scan(
+    files: &[&MappedCapture],
+    config: &PipelineConfig,
+    workers: usize,
+    sink: &mut (dyn EventSink + Send),
+) -> std::io::Result<RunOutcome> {
+    let mut engines: Vec<Engine> = (0..workers).map(|_| Engine::new(config, workers)).collect();
+    let mut writer = OrderedWriter::new(workers, sink);
+    let scans = std::thread::scope(|scope| -> std::io::Result<Vec<ScanResult>> {
+        let (report_tx, report_rx) = bounded::<WorkerReport>(workers * BATCHES_IN_FLIGHT);
+        let handles: Vec<_> = engines
+            .iter_mut()
+            .enumerate()
+            .map(|(w, engine)| {
+                let tx = report_tx.clone();
+                scope.spawn(move || scan_worker(w, workers, engine, files, config.tick_ns, tx))
+            })
+            .collect();
+        drop(report_tx);
+        for WorkerReport::Events {
+            worker,
+            events,
+            watermark,
+        } in &report_rx
+        {
+            writer.push_all(worker, events.into_iter())?;
+            writer.watermark(worker, watermark)?;
+        }
+        Ok(handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(r) => r,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect())
+    })?;
+    // Every worker read the same frames: take the first one's clock and error.
+    let first = scans.into_iter().next();
+    let (clock, error) = match first {
+        Some(r) => (r.clock, r.error),
+        None => (Clock::new(config.tick_ns), None),
+    };
+    finish(engines, clock, writer, error)
+}
+
+struct ScanResult {
+    clock: Clock,
+    error: Option<CaptureError>,
+}
+
+fn scan_worker(
+    worker: usize,
+    workers: usize,
+    engine: &mut Engine,
+    files: &[&MappedCapture],
+    tick_ns: u64,
+    reports: Sender<WorkerReport>,
+) -> ScanResult {
+    let mut clock = Clock::new(tick_ns);
+    let mut error = None;
+    let mut since_report = 0u64;
+    let report = |engine: &mut Engine, watermark: u64| {
+        let events = std::mem::take(&mut engine.events);
+        // The writer only goes away when writing failed; the run ends then.
+        reports
+            .send(WorkerReport::Events {
+                worker,
+                events,
+                watermark,
+            })
+            .is_ok()
+    };
+    'files: for file in files {
+        let mut reader = file.reader();
+        loop {
+            match reader.next_frame() {
+                Ok(Some(frame)) => {
+                    if let Some((seq, now)) = clock.advance(&frame) {
+                        engine.on_tick(seq, now);
+                    }
+                    let seq = clock.next_seq();
+                    if shard_of(&frame, workers) == worker {
+                        engine.on_frame(seq, &frame);
+                    }
+                    since_report += 1;
+                    if since_report >= SCAN_REPORT_FRAMES {
+                        since_report = 0;
+                        if !report(engine, clock.seq) {
+                            break 'files;
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    error = Some(e);
+                    break 'files;
+                }
+            }
+        }
+    }
+    // Flushing (seq u64::MAX) is left to `finish`, after every scan ended.
+    report(engine, clock.seq);
+    ScanResult { clock, error }
 }
 
 /// A frame on its way to a worker.

@@ -145,6 +145,25 @@ fn live_http_flow_through_veth() {
         .expect("start python3 http.server");
     lab.children.push(server);
 
+    // tcpdump on the same interface at the same time: the independent
+    // record the live counters are checked against.
+    let reference = lab.out_dir.join("reference.pcap");
+    let tcpdump = Command::new("ip")
+        .args([
+            "netns", "exec", &srv, "tcpdump", "-i", &vs, "-s", "0", "-U", "-w",
+        ])
+        .arg(&reference)
+        .args(["tcp", "port", "8000"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let have_tcpdump = tcpdump.is_ok();
+    if let Ok(child) = tcpdump {
+        lab.children.push(child);
+    } else {
+        eprintln!("live_capture: tcpdump not found: counters are checked for plausibility only");
+    }
+
     let out = lab.out_dir.join("events.json");
     let sensor = Command::new("ip")
         .args(["netns", "exec", &srv, env!("CARGO_BIN_EXE_gatewatch")])
@@ -172,6 +191,13 @@ fn live_http_flow_through_veth() {
     }
 
     let result = sensor.wait_with_output().expect("gatewatch ran");
+    // Stop tcpdump cleanly (SIGINT flushes its file).
+    if have_tcpdump {
+        let _ = Command::new("pkill")
+            .args(["-INT", "-f", &format!("tcpdump -i {vs} ")])
+            .status();
+        std::thread::sleep(Duration::from_millis(500));
+    }
     assert!(
         result.status.success(),
         "gatewatch exited with {}: {}",
@@ -198,6 +224,9 @@ fn live_http_flow_through_veth() {
         })
         .collect();
     assert_eq!(http.len(), REQUESTS, "one flow per curl: {text}");
+    if have_tcpdump {
+        compare_with_tcpdump(&reference, &http);
+    }
     for f in http {
         let flow = &f["flow"];
         let n = |k: &str| flow[k].as_u64().unwrap_or(0);
@@ -216,4 +245,61 @@ fn live_http_flow_through_veth() {
         });
         assert!(has_rtt, "no handshake RTT in the tcp object: {f}");
     }
+}
+
+/// Sum tshark's per-frame lengths from tcpdump's capture per client port and
+/// check that every live flow's counters are exactly that.
+fn compare_with_tcpdump(reference: &std::path::Path, flows: &[&serde_json::Value]) {
+    let out = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(reference)
+        .args([
+            "-T",
+            "fields",
+            "-e",
+            "tcp.srcport",
+            "-e",
+            "tcp.dstport",
+            "-e",
+            "frame.len",
+        ])
+        .output();
+    let Some(out) = out.ok().filter(|o| o.status.success()) else {
+        eprintln!("live_capture: tshark could not read tcpdump's capture: skipping the comparison");
+        return;
+    };
+    // client port -> (pkts to server, bytes to server, pkts to client, bytes to client)
+    let mut sums: std::collections::HashMap<u64, [u64; 4]> = Default::default();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let f: Vec<u64> = line.split('\t').filter_map(|x| x.parse().ok()).collect();
+        let [sport, dport, len] = f[..] else { continue };
+        if dport == 8000 {
+            let e = sums.entry(sport).or_default();
+            e[0] += 1;
+            e[1] += len;
+        } else if sport == 8000 {
+            let e = sums.entry(dport).or_default();
+            e[2] += 1;
+            e[3] += len;
+        }
+    }
+    for f in flows {
+        let port = f["src_port"].as_u64().unwrap_or(0);
+        let flow = &f["flow"];
+        let got = [
+            flow["pkts_toserver"].as_u64().unwrap_or(0),
+            flow["bytes_toserver"].as_u64().unwrap_or(0),
+            flow["pkts_toclient"].as_u64().unwrap_or(0),
+            flow["bytes_toclient"].as_u64().unwrap_or(0),
+        ];
+        assert_eq!(
+            Some(&got),
+            sums.get(&port),
+            "client port {port}: gatewatch live vs tcpdump+tshark"
+        );
+    }
+    eprintln!(
+        "live_capture: {} flows equal tcpdump+tshark's counts",
+        flows.len()
+    );
 }

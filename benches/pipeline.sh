@@ -84,12 +84,17 @@ rule-files: []
 EOF
 
 declare -A CMD
-NAMES=(gatewatch-w1 gatewatch-w2 tcpdump tshark suricata)
+NAMES=(gatewatch-w1 gatewatch-w2 tcpdump tshark suricata suricata-eve)
 CMD[gatewatch-w1]="$GW analyze --workers 1 -o /dev/null $F"
 CMD[gatewatch-w2]="$GW analyze --workers 2 -o /dev/null $F"
 CMD[tcpdump]="tcpdump -r $F -w /dev/null"
 CMD[tshark]="tshark -r $F -T fields -e frame.number"
 CMD[suricata]="suricata -c $TMP/suricata.yaml -r $F --runmode single -k none -l $TMP -S /dev/null"
+# Debian's default configuration (EVE JSON with flow and protocol records
+# on, as a sensor runs), still without rules: the closest peer to what
+# gatewatch does.
+mkdir -p "$TMP/eve"
+CMD[suricata-eve]="suricata -c /etc/suricata/suricata.yaml -r $F --runmode single -k none -l $TMP/eve -S /dev/null"
 
 # best_seconds NAME: the fastest of $RUNS runs, output discarded.
 best_seconds() {

@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::flow::table::Timeouts;
 use crate::pipeline::{self, PipelineConfig, RunOutcome};
 use crate::site::SiteNetworks;
 
@@ -82,6 +83,16 @@ pub struct AnalyzeArgs {
     /// Bytes of each TCP direction reassembled for the dissectors.
     #[arg(long, value_name = "BYTES", default_value_t = 4096)]
     pub stream_prefix: usize,
+
+    /// Bytes all stream prefixes may hold together (all workers).
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    pub reassembly_memcap: usize,
+
+    /// An idle timeout, as STATE=SECONDS (repeatable). States: tcp-new,
+    /// tcp-established, tcp-closed (the linger after FIN/RST), udp-new,
+    /// udp-established, other. Defaults: 60, 600, 10, 30, 300, 60.
+    #[arg(long = "timeout", value_name = "STATE=SECS")]
+    pub timeouts: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -155,6 +166,10 @@ fn pipeline_config(args: &AnalyzeArgs) -> Result<PipelineConfig, String> {
     }
     config.flow.capacity = args.max_flows;
     config.flow.stream_prefix_bytes = args.stream_prefix;
+    config.flow.reassembly_memcap = args.reassembly_memcap;
+    for t in &args.timeouts {
+        set_timeout(&mut config.flow.timeouts, t).map_err(|e| format!("--timeout {t}: {e}"))?;
+    }
     let mut site = SiteNetworks::default();
     for cidr in &args.site_nets {
         site.add_cidr(cidr)
@@ -162,6 +177,36 @@ fn pipeline_config(args: &AnalyzeArgs) -> Result<PipelineConfig, String> {
     }
     config.site = site;
     Ok(config)
+}
+
+/// Apply one `STATE=SECONDS` timeout setting.
+fn set_timeout(t: &mut Timeouts, spec: &str) -> Result<(), String> {
+    let (state, secs) = spec
+        .split_once('=')
+        .ok_or("expected STATE=SECONDS, e.g. tcp-established=3600")?;
+    let secs: f64 = secs
+        .trim()
+        .parse()
+        .map_err(|_| format!("{secs:?} is not a number of seconds"))?;
+    if !(secs.is_finite() && secs > 0.0 && secs <= 86_400.0 * 365.0) {
+        return Err(format!("{secs} seconds is out of range (0, one year]"));
+    }
+    let ns = (secs * 1e9) as u64;
+    let slot = match state.trim() {
+        "tcp-new" => &mut t.tcp_new_ns,
+        "tcp-established" => &mut t.tcp_established_ns,
+        "tcp-closed" => &mut t.tcp_closed_ns,
+        "udp-new" => &mut t.udp_new_ns,
+        "udp-established" => &mut t.udp_established_ns,
+        "other" => &mut t.other_ns,
+        other => {
+            return Err(format!(
+                "unknown state {other:?} (tcp-new, tcp-established, tcp-closed, udp-new, udp-established, other)"
+            ))
+        }
+    };
+    *slot = ns;
+    Ok(())
 }
 
 #[cfg(feature = "live")]
@@ -201,4 +246,30 @@ fn run_live(
             message: "this gatewatch was built without live capture; rebuild with `cargo build --release --features live` (needs libpcap-dev)".into(),
         }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeout_settings() {
+        let mut t = Timeouts::default();
+        set_timeout(&mut t, "tcp-established=3600").unwrap();
+        assert_eq!(t.tcp_established_ns, 3_600_000_000_000);
+        set_timeout(&mut t, "udp-new=0.5").unwrap();
+        assert_eq!(t.udp_new_ns, 500_000_000);
+        assert!(set_timeout(&mut t, "tcp=5")
+            .unwrap_err()
+            .contains("unknown state"));
+        assert!(set_timeout(&mut t, "other=-1")
+            .unwrap_err()
+            .contains("out of range"));
+        assert!(set_timeout(&mut t, "other")
+            .unwrap_err()
+            .contains("STATE=SECONDS"));
+        assert!(set_timeout(&mut t, "other=abc")
+            .unwrap_err()
+            .contains("not a number"));
+    }
 }

@@ -1,0 +1,106 @@
+//! The `gatewatch` command: exit codes, error messages, `--help`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn gatewatch() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_gatewatch"))
+}
+
+fn demo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pcap/demo/input.pcap")
+}
+
+#[test]
+fn analyze_demo_succeeds_and_ends_with_stats() {
+    let out = gatewatch().args(["analyze"]).arg(demo()).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // tshark -z conv,tcp -z conv,udp lists 6 conversations in the demo, and
+    // it holds two ICMPv6 messages between different address pairs (a
+    // neighbour solicitation to ff02::1:ff00:1 and an advertisement): 8 flows.
+    assert_eq!(lines.len(), 8 + 1, "{text}");
+    assert!(lines.last().unwrap().contains("\"event_type\":\"stats\""));
+    for l in &lines {
+        gatewatch::output::schema_check::validate_event_line(l).unwrap();
+    }
+}
+
+#[test]
+fn truncated_capture_exits_1_naming_file_and_offset() {
+    let dir = std::env::temp_dir().join(format!("gatewatch-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bytes = std::fs::read(demo()).unwrap();
+    let cut = dir.join("cut.pcap");
+    // 24-byte header, then cut 10 bytes into some record's data.
+    std::fs::write(&cut, &bytes[..bytes.len() - 10]).unwrap();
+    let out = gatewatch().args(["analyze"]).arg(&cut).output().unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cut.pcap"), "{err}");
+    assert!(err.contains("offset"), "{err}");
+    // What preceded the cut was still analysed and emitted: the last frame
+    // (a TCP segment of the DNS-over-TCP conversation) is lost, its flow and
+    // the 7 others are not.
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 8 + 1, "{text}");
+    assert!(text
+        .lines()
+        .last()
+        .unwrap()
+        .contains("\"event_type\":\"stats\""));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        vec!["analyze"],
+        vec!["analyze", "--workers", "0", "x.pcap"],
+        vec!["analyze", "--site-net", "10.0.0.0/33", "x.pcap"],
+        vec!["analyze", "--timeout", "tcp=1", "x.pcap"],
+        vec!["frobnicate"],
+    ] {
+        let out = gatewatch().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?} must say what was wrong");
+    }
+}
+
+#[test]
+fn missing_input_exits_1_and_unwritable_output_exits_3() {
+    let out = gatewatch()
+        .args(["analyze", "/nonexistent/gatewatch-test.pcap"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/gatewatch-test.pcap"));
+    let out = gatewatch()
+        .args(["analyze", "-o", "/nonexistent/dir/out.json"])
+        .arg(demo())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["analyze", "--help"],
+        vec!["run", "--help"],
+    ] {
+        let out = gatewatch().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{args:?}"
+        );
+    }
+}

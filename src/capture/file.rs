@@ -217,6 +217,20 @@ impl<'m> MappedReader<'m> {
     }
 }
 
+/// A mapped reader is a source like any other (frames then borrow the
+/// reader; use [`MappedReader::next_frame`] directly to keep the longer
+/// borrow of the mapping).
+impl PacketSource for MappedReader<'_> {
+    #[inline]
+    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
+        MappedReader::next_frame(self)
+    }
+
+    fn name(&self) -> &str {
+        self.inner.path.to_str().unwrap_or("capture file")
+    }
+}
+
 /// Reads a capture held in memory (a mapping, a test array, fuzzer input).
 pub struct SliceReader<'a> {
     path: &'a Path,

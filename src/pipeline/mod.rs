@@ -201,33 +201,39 @@ pub fn run_source(
     let mut engine = Engine::new(config, 1);
     let mut clock = Clock::new(config.tick_ns);
     let mut writer = OrderedWriter::new(1, sink);
-    let mut error = None;
-    loop {
-        match source.next_frame() {
-            Ok(Some(frame)) => {
-                step_inline(&mut engine, &mut clock, &frame);
-                writer.push_all(0, engine.events.drain(..))?;
-                writer.watermark(0, clock.seq)?;
-            }
-            Ok(None) => break,
-            Err(e) => {
-                error = Some(e);
-                break;
-            }
-        }
-    }
+    let error = pump(source, &mut engine, &mut clock, &mut writer)?;
     let live = source.stats();
     clock.stats.capture.kernel_drops = live.kernel_drops;
     clock.stats.capture.interface_drops = live.interface_drops;
     finish(vec![engine], clock, writer, error)
 }
 
-fn step_inline(engine: &mut Engine, clock: &mut Clock, frame: &Frame<'_>) {
-    if let Some((seq, now)) = clock.advance(frame) {
-        engine.on_tick(seq, now);
+/// Feed every frame of `source` through one engine on this thread, writing
+/// events as they come; returns the source's error, if it ended with one.
+/// Generic, so that the mapped reader's per-frame path is inlined.
+fn pump<S: PacketSource + ?Sized>(
+    source: &mut S,
+    engine: &mut Engine,
+    clock: &mut Clock,
+    writer: &mut OrderedWriter<'_>,
+) -> std::io::Result<Option<CaptureError>> {
+    loop {
+        match source.next_frame() {
+            Ok(Some(frame)) => {
+                if let Some((seq, now)) = clock.advance(&frame) {
+                    engine.on_tick(seq, now);
+                }
+                let seq = clock.next_seq();
+                engine.on_frame(seq, &frame);
+                if !engine.events.is_empty() {
+                    writer.push_all(0, engine.events.drain(..))?;
+                    writer.watermark(0, clock.seq)?;
+                }
+            }
+            Ok(None) => return Ok(None),
+            Err(e) => return Ok(Some(e)),
+        }
     }
-    let seq = clock.next_seq();
-    engine.on_frame(seq, frame);
 }
 
 fn run_inline(
@@ -239,43 +245,15 @@ fn run_inline(
     let mut clock = Clock::new(config.tick_ns);
     let mut writer = OrderedWriter::new(1, sink);
     let mut error = None;
-    'files: for file in files.iter_mut().flatten() {
-        match file {
+    for file in files.iter_mut().flatten() {
+        error = match file {
             CaptureFile::Mapped(mapped) => {
-                let mut reader = mapped.reader();
-                loop {
-                    match reader.next_frame() {
-                        Ok(Some(frame)) => {
-                            step_inline(&mut engine, &mut clock, &frame);
-                            if !engine.events.is_empty() {
-                                writer.push_all(0, engine.events.drain(..))?;
-                                writer.watermark(0, clock.seq)?;
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            error = Some(e);
-                            break 'files;
-                        }
-                    }
-                }
+                pump(&mut mapped.reader(), &mut engine, &mut clock, &mut writer)?
             }
-            CaptureFile::Streamed(stream) => loop {
-                match stream.next_frame() {
-                    Ok(Some(frame)) => {
-                        step_inline(&mut engine, &mut clock, &frame);
-                        if !engine.events.is_empty() {
-                            writer.push_all(0, engine.events.drain(..))?;
-                            writer.watermark(0, clock.seq)?;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        error = Some(e);
-                        break 'files;
-                    }
-                }
-            },
+            CaptureFile::Streamed(stream) => pump(stream, &mut engine, &mut clock, &mut writer)?,
+        };
+        if error.is_some() {
+            break;
         }
     }
     finish(vec![engine], clock, writer, error)

@@ -10,6 +10,7 @@
 use std::net::IpAddr;
 
 pub mod geoip;
+pub mod lists;
 
 /// What the databases say about one address. Every field is optional: each
 /// comes from whichever loaded database knows it.

@@ -168,7 +168,7 @@ impl NetworkList {
             });
         }
         for family in [&mut v4, &mut v6] {
-            family.sort_by(|a, b| b.len.cmp(&a.len));
+            family.sort_by_key(|b| std::cmp::Reverse(b.len));
             for b in family.iter_mut() {
                 // A later line for the same network replaces an earlier one.
                 b.entries.reverse();

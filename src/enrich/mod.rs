@@ -8,9 +8,15 @@
 //! than answering lookups wrongly.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
+pub mod cache;
 pub mod geoip;
 pub mod lists;
+
+use cache::{CacheStats, EnrichCache};
+use lists::{LabelMatch, SiteLists};
 
 /// What the databases say about one address. Every field is optional: each
 /// comes from whichever loaded database knows it.
@@ -78,4 +84,104 @@ impl GeoInfo {
 /// Something that can say where an address is.
 pub trait GeoLookup: Send + Sync {
     fn lookup(&self, addr: IpAddr) -> GeoInfo;
+}
+
+/// Everything known about a flow's far end.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RemoteInfo {
+    pub geo: GeoInfo,
+    pub labels: Vec<LabelMatch>,
+}
+
+/// The enrichment sources of a run: databases and lists. Immutable once
+/// built; a reload builds new sources and swaps them in whole.
+#[derive(Default)]
+pub struct EnrichSources {
+    pub geo: Option<Box<dyn GeoLookup>>,
+    pub lists: SiteLists,
+}
+
+impl EnrichSources {
+    pub fn lookup(&self, addr: IpAddr) -> RemoteInfo {
+        RemoteInfo {
+            geo: self
+                .geo
+                .as_ref()
+                .map(|g| g.lookup(addr))
+                .unwrap_or_default(),
+            labels: self.lists.lookup(addr),
+        }
+    }
+}
+
+/// The current sources, shared by every worker, replaceable while they run:
+/// a reload checks the new files first, then swaps them in atomically; a
+/// worker notices the new generation at its next lookup and drops its cache.
+#[derive(Default)]
+pub struct SharedSources {
+    current: RwLock<Arc<EnrichSources>>,
+    generation: AtomicU64,
+}
+
+impl SharedSources {
+    pub fn new(sources: EnrichSources) -> Arc<SharedSources> {
+        Arc::new(SharedSources {
+            current: RwLock::new(Arc::new(sources)),
+            generation: AtomicU64::new(0),
+        })
+    }
+
+    /// Put new sources in place of the current ones.
+    pub fn swap(&self, sources: EnrichSources) {
+        let mut cur = self.current.write().unwrap_or_else(|e| e.into_inner());
+        *cur = Arc::new(sources);
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    pub fn load(&self) -> Arc<EnrichSources> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// One worker's view of the sources, with its own cache (no lock is taken
+/// on a cache hit).
+pub struct Enricher {
+    shared: Arc<SharedSources>,
+    sources: Arc<EnrichSources>,
+    generation: u64,
+    cache: EnrichCache,
+}
+
+impl Enricher {
+    pub fn new(shared: Arc<SharedSources>, cache_capacity: usize) -> Enricher {
+        Enricher {
+            generation: shared.generation(),
+            sources: shared.load(),
+            shared,
+            cache: EnrichCache::new(cache_capacity),
+        }
+    }
+
+    /// What the sources say about `addr`, looked up once per address.
+    pub fn remote(&mut self, addr: IpAddr) -> Arc<RemoteInfo> {
+        let generation = self.shared.generation();
+        if generation != self.generation {
+            self.sources = self.shared.load();
+            self.generation = generation;
+            self.cache.clear();
+        }
+        let sources = &self.sources;
+        self.cache.get_or_insert_with(addr, || sources.lookup(addr))
+    }
+
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
 }

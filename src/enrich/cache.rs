@@ -7,7 +7,6 @@
 //! approximation of LRU without per-hit bookkeeping.
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::Arc;
 

@@ -202,6 +202,17 @@ impl SiteNetworks {
         }
     }
 
+    /// The end of a flow worth enriching: the one outside the site. For
+    /// transit flows (both ends outside) it is the responder, the service a
+    /// client reached; internal flows have none.
+    pub fn remote_end(&self, src: IpAddr, dst: IpAddr) -> Option<IpAddr> {
+        match self.direction(src, dst) {
+            FlowDirection::Inbound => Some(src),
+            FlowDirection::Outbound | FlowDirection::External => Some(dst),
+            FlowDirection::Internal => None,
+        }
+    }
+
     /// How many distinct networks the site holds.
     pub fn len(&self) -> usize {
         self.v4.len() + self.v6.len()
@@ -347,5 +358,9 @@ mod tests {
         assert_eq!(site.direction(lan, ip("10.0.0.1")), FlowDirection::Internal);
         assert_eq!(site.direction(wan, ip("8.8.8.8")), FlowDirection::External);
         assert_eq!(FlowDirection::Inbound.as_str(), "inbound");
+        assert_eq!(site.remote_end(lan, wan), Some(wan));
+        assert_eq!(site.remote_end(wan, lan), Some(wan));
+        assert_eq!(site.remote_end(wan, ip("8.8.8.8")), Some(ip("8.8.8.8")));
+        assert_eq!(site.remote_end(lan, ip("10.0.0.1")), None);
     }
 }

@@ -114,6 +114,14 @@ impl EnrichSources {
     }
 }
 
+impl std::fmt::Debug for SharedSources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedSources")
+            .field("generation", &self.generation())
+            .finish_non_exhaustive()
+    }
+}
+
 /// The current sources, shared by every worker, replaceable while they run:
 /// a reload checks the new files first, then swaps them in atomically; a
 /// worker notices the new generation at its next lookup and drops its cache.

@@ -26,8 +26,15 @@ use crate::decode::{ip_proto, tcp_flags, TunnelLayer};
 use crate::flow::{FlowSummary, SynInfo, TcpSummary};
 use crate::site::SiteNetworks;
 
+use super::Remote;
+
 /// Append one `flow` event (a JSON object and `\n`) to `buf`.
-pub(super) fn write_flow_event(buf: &mut Vec<u8>, flow: &FlowSummary, site: &SiteNetworks) {
+pub(super) fn write_flow_event(
+    buf: &mut Vec<u8>,
+    flow: &FlowSummary,
+    site: &SiteNetworks,
+    remote: Option<Remote<'_>>,
+) {
     let ep = &flow.endpoints;
     let ports = has_ports(ep.ip_proto);
     let icmp = matches!(ep.ip_proto, ip_proto::ICMP | ip_proto::ICMPV6);
@@ -95,7 +102,40 @@ pub(super) fn write_flow_event(buf: &mut Vec<u8>, flow: &FlowSummary, site: &Sit
     if !flow.tunnel.is_empty() {
         tunnel_part(buf, &flow.tunnel);
     }
+    if let Some(r) = remote {
+        remote_part(buf, r);
+    }
     buf.extend_from_slice(b"}\n");
+}
+
+/// The far end's `geo` and `labels`. Their strings come from databases and
+/// lists, so they go through serde_json, which escapes them.
+fn remote_part(buf: &mut Vec<u8>, r: Remote<'_>) {
+    #[derive(serde::Serialize)]
+    struct Geo<'a> {
+        ip: IpAddr,
+        #[serde(flatten)]
+        info: &'a crate::enrich::GeoInfo,
+    }
+    let start = buf.len();
+    if !r.info.geo.is_empty() {
+        buf.extend_from_slice(b",\"geo\":");
+        let geo = Geo {
+            ip: r.ip,
+            info: &r.info.geo,
+        };
+        if serde_json::to_writer(&mut *buf, &geo).is_err() {
+            buf.truncate(start);
+            return;
+        }
+    }
+    if !r.info.labels.is_empty() {
+        let mark = buf.len();
+        buf.extend_from_slice(b",\"labels\":");
+        if serde_json::to_writer(&mut *buf, &r.info.labels).is_err() {
+            buf.truncate(mark);
+        }
+    }
 }
 
 fn flow_part(buf: &mut Vec<u8>, f: &FlowSummary) {

@@ -9,6 +9,8 @@
 //! itself. Optional parts are left out rather than written as `null`, as
 //! Suricata does.
 
+use std::net::IpAddr;
+
 use serde::Serialize;
 
 use crate::capture::Timestamp;
@@ -31,7 +33,24 @@ pub const COMMUNITY_ID_SEED: u16 = 0;
 
 /// Append one `flow` event (a JSON object and `\n`) to `buf`.
 pub fn write_flow_event(buf: &mut Vec<u8>, flow: &FlowSummary, site: &SiteNetworks) {
-    flow_json::write_flow_event(buf, flow, site);
+    flow_json::write_flow_event(buf, flow, site, None);
+}
+
+/// The far end of a flow and what the enrichment sources say about it.
+#[derive(Debug, Clone, Copy)]
+pub struct Remote<'a> {
+    pub ip: IpAddr,
+    pub info: &'a crate::enrich::RemoteInfo,
+}
+
+/// Append one `flow` event with the far end's `geo` and `labels`.
+pub fn write_flow_event_enriched(
+    buf: &mut Vec<u8>,
+    flow: &FlowSummary,
+    site: &SiteNetworks,
+    remote: Option<Remote<'_>>,
+) {
+    flow_json::write_flow_event(buf, flow, site, remote);
 }
 
 /// Serialise `event` and a newline; on the (impossible for a `Vec`) error,

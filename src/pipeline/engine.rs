@@ -12,6 +12,7 @@
 
 use crate::capture::{Frame, Timestamp};
 use crate::decode::Decoder;
+use crate::enrich::Enricher;
 use crate::flow::table::FlowTable;
 use crate::flow::FlowSummary;
 use crate::output;
@@ -29,6 +30,8 @@ pub struct Engine {
     pub(crate) decoder: Decoder,
     pub(crate) table: FlowTable,
     site: SiteNetworks,
+    /// GeoIP databases and site lists, with this worker's cache.
+    enricher: Option<Enricher>,
     /// Reused scratch list of finished flows for one step.
     finished: Vec<FlowSummary>,
     /// Events ready for the writer, in key order.
@@ -46,6 +49,10 @@ impl Engine {
             decoder: Decoder::new(config.decode.clone()),
             table: FlowTable::new(flow),
             site: config.site.clone(),
+            enricher: config
+                .enrich
+                .as_ref()
+                .map(|shared| Enricher::new(shared.clone(), config.enrich_cache)),
             finished: Vec::new(),
             events: Vec::new(),
         }
@@ -81,6 +88,14 @@ impl Engine {
         self.events.drain(..)
     }
 
+    /// Enrichment cache counters of this engine.
+    pub fn enrich_stats(&self) -> crate::enrich::cache::CacheStats {
+        self.enricher
+            .as_ref()
+            .map(|e| e.cache_stats())
+            .unwrap_or_default()
+    }
+
     /// Decoder and flow-table counters of this engine.
     pub fn counters(
         &self,
@@ -101,7 +116,19 @@ impl Engine {
             .sort_unstable_by_key(|f| (f.flow_id, f.start, f.endpoints.src_port));
         for flow in self.finished.drain(..) {
             let mut line = Vec::with_capacity(512);
-            output::write_flow_event(&mut line, &flow, &self.site);
+            let ep = &flow.endpoints;
+            // Once per flow, from the worker's cache: never per packet.
+            let remote = match (
+                &mut self.enricher,
+                self.site.remote_end(ep.src_ip, ep.dst_ip),
+            ) {
+                (Some(e), Some(ip)) => Some((ip, e.remote(ip))),
+                _ => None,
+            };
+            let remote = remote
+                .as_ref()
+                .map(|(ip, info)| output::Remote { ip: *ip, info });
+            output::write_flow_event_enriched(&mut line, &flow, &self.site, remote);
             self.events.push(KeyedEvent {
                 key: EventKey {
                     seq,

@@ -48,6 +48,10 @@ pub struct PipelineConfig {
     /// Capture-time interval between clock ticks (timeouts are checked on
     /// ticks), nanoseconds.
     pub tick_ns: u64,
+    /// GeoIP databases and site lists for the far end of each flow.
+    pub enrich: Option<std::sync::Arc<crate::enrich::SharedSources>>,
+    /// Addresses each worker's enrichment cache holds.
+    pub enrich_cache: usize,
 }
 
 impl Default for PipelineConfig {
@@ -58,6 +62,8 @@ impl Default for PipelineConfig {
             site: SiteNetworks::default(),
             workers: 1,
             tick_ns: 1_000_000_000,
+            enrich: None,
+            enrich_cache: 65_536,
         }
     }
 }

@@ -61,7 +61,7 @@ fn site_list_labels_the_far_end() {
     std::fs::remove_dir_all(&dir).ok();
     for workers in [1, 2] {
         let ev = events(
-            &[vnc.clone()],
+            std::slice::from_ref(&vnc),
             EnrichSources {
                 geo: None,
                 lists: lists.clone(),

@@ -14,6 +14,7 @@ use std::sync::{Arc, RwLock};
 pub mod cache;
 pub mod geoip;
 pub mod lists;
+pub mod reload;
 
 use cache::{CacheStats, EnrichCache};
 use lists::{LabelMatch, SiteLists};

@@ -9,6 +9,7 @@
 
 use std::net::IpAddr;
 
+pub mod build;
 pub mod geoip;
 
 /// What the databases say about one address. Every field is optional: each

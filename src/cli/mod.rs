@@ -42,6 +42,28 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Run as the gateway service (live capture daemon).
     Run(RunArgs),
+    /// GeoIP database tools.
+    Geoip(GeoipArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GeoipArgs {
+    #[command(subcommand)]
+    pub command: GeoipCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GeoipCommand {
+    /// Build a MaxMind DB (.mmdb) file from a gatewatch JSON source
+    /// (see geoip/README.md).
+    Build {
+        /// The JSON source, e.g. geoip/source/city.json.
+        #[arg(value_name = "SOURCE")]
+        source: PathBuf,
+        /// The database to write.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -111,8 +133,35 @@ pub fn main() -> ExitCode {
             eprintln!("gatewatch run: the service mode is not built yet (see issue 6); use `gatewatch analyze --interface IFACE`");
             EXIT_USAGE
         }
+        Command::Geoip(args) => geoip(args),
     };
     ExitCode::from(code)
+}
+
+fn geoip(args: GeoipArgs) -> u8 {
+    use crate::enrich::build::{build_mmdb, BuildError};
+    match args.command {
+        GeoipCommand::Build { source, output } => match build_mmdb(&source, &output) {
+            Ok(s) => {
+                eprintln!(
+                    "gatewatch: wrote {} ({}, {} networks, {} bytes)",
+                    output.display(),
+                    s.database_type,
+                    s.networks,
+                    s.bytes
+                );
+                EXIT_OK
+            }
+            Err(e @ BuildError::Write { .. }) => {
+                eprintln!("gatewatch: {e}");
+                EXIT_OUTPUT
+            }
+            Err(e) => {
+                eprintln!("gatewatch: {e}");
+                EXIT_INPUT
+            }
+        },
+    }
 }
 
 fn analyze(args: AnalyzeArgs) -> u8 {

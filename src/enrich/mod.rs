@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+pub mod build;
 pub mod cache;
 pub mod geoip;
 pub mod lists;

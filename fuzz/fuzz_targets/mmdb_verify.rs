@@ -8,10 +8,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if verify(data).is_ok() {
-        // GeoDatabase wants 'static bytes (embedded databases); leaking is
-        // fine for the rare accepted input.
-        let bytes: &'static [u8] = Box::leak(data.to_vec().into_boxed_slice());
-        if let Ok(db) = GeoDatabase::from_bytes("fuzz", bytes) {
+        if let Ok(db) = GeoDatabase::from_vec("fuzz", data.to_vec()) {
             let mut info = GeoInfo::default();
             for a in ["1.2.3.4", "255.255.255.255", "::", "2001:db8::1"] {
                 db.lookup_into(a.parse().unwrap(), &mut info);

@@ -118,6 +118,7 @@ pub enum GeoError {
 enum Source {
     Mapped(Mmap),
     Static(&'static [u8]),
+    Owned(Vec<u8>),
 }
 
 impl AsRef<[u8]> for Source {
@@ -125,6 +126,7 @@ impl AsRef<[u8]> for Source {
         match self {
             Source::Mapped(m) => m,
             Source::Static(b) => b,
+            Source::Owned(v) => v,
         }
     }
 }
@@ -167,6 +169,12 @@ impl GeoDatabase {
     /// Verifies and opens a database embedded with `include_bytes!`.
     pub fn from_bytes(name: &str, bytes: &'static [u8]) -> Result<GeoDatabase, GeoError> {
         Self::from_source(name.to_string(), Source::Static(bytes))
+    }
+
+    /// Verifies and opens a database already read into memory (e.g.
+    /// decompressed).
+    pub fn from_vec(name: &str, bytes: Vec<u8>) -> Result<GeoDatabase, GeoError> {
+        Self::from_source(name.to_string(), Source::Owned(bytes))
     }
 
     fn from_source(name: String, source: Source) -> Result<GeoDatabase, GeoError> {

@@ -60,6 +60,18 @@ pub struct GeoInfo {
     /// "Satellite".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connection_type: Option<String>,
+    /// Organisation holding the network (ISP or Enterprise databases).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    /// Anonymous Plus / Residential Proxy: how sure the database is (0-100).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anonymizer_confidence: Option<u8>,
+    /// Anonymous Plus / Residential Proxy: the anonymizer's provider name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anonymizer_provider: Option<String>,
+    /// Anonymous Plus / Residential Proxy: last day seen (YYYY-MM-DD).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anonymizer_last_seen: Option<String>,
     /// Anonymous-IP facts; absent when no such database is loaded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub anonymizer: Option<Anonymizer>,

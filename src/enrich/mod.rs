@@ -16,6 +16,7 @@ pub mod cache;
 pub mod geoip;
 pub mod lists;
 pub mod reload;
+pub mod setup;
 
 use cache::{CacheStats, EnrichCache};
 use lists::{LabelMatch, SiteLists};

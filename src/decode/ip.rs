@@ -250,7 +250,7 @@ fn fragment<'a>(ip: &'a [u8], s: &LaxIpSlice<'a>, w: &Walk) -> Option<FragmentIn
 }
 
 /// TCP: ports, sequence numbers, flags, window and the raw options.
-fn tcp<'a>(b: &'a [u8], w: &mut Walk) -> (Transport<'a>, &'a [u8], bool) {
+pub(super) fn tcp<'a>(b: &'a [u8], w: &mut Walk) -> (Transport<'a>, &'a [u8], bool) {
     let (
         Some(src_port),
         Some(dst_port),
@@ -296,10 +296,10 @@ fn tcp<'a>(b: &'a [u8], w: &mut Walk) -> (Transport<'a>, &'a [u8], bool) {
     (Transport::Tcp(seg), payload, truncated)
 }
 
-type UdpResult<'a> = (Transport<'a>, &'a [u8], bool, Option<Tunnel<'a>>);
+pub(super) type UdpResult<'a> = (Transport<'a>, &'a [u8], bool, Option<Tunnel<'a>>);
 
 /// UDP, and the tunnels recognised by port.
-fn udp<'a>(b: &'a [u8], ip_truncated: bool, w: &mut Walk) -> UdpResult<'a> {
+pub(super) fn udp<'a>(b: &'a [u8], ip_truncated: bool, w: &mut Walk) -> UdpResult<'a> {
     let (Some(src_port), Some(dst_port), Some(len), Some(rest)) =
         (be16(b, 0), be16(b, 2), be16(b, 4), b.get(UDP_HEADER_LEN..))
     else {

@@ -17,6 +17,7 @@ use arrayvec::ArrayVec;
 
 use crate::capture::{Frame, Timestamp};
 
+mod fast;
 mod fragment;
 mod ip;
 pub mod link;
@@ -285,6 +286,9 @@ impl Decoder {
         };
         walk.reset();
         let w = walk;
+        if let Some(p) = fast::decode(frame, w, meta) {
+            return finish(counters, w, Some(p));
+        }
         let outcome = match link::walk_frame(frame.link, frame.data, w) {
             L3::Ip(ip) => ip::walk_ip(ip, w, meta),
             L3::NonIp => Outcome::NonIp,

@@ -631,11 +631,8 @@ fn fragment_final_length_over_65535_refused() {
     );
 }
 
-/// Every frame of every corpus capture decodes without panic, and so does
-/// every prefix of the first frames (hostile truncation).
-#[test]
-fn whole_corpus_decodes_without_panic() {
-    let Some(root) = corpus() else { return };
+/// Every capture file under `root`, at any depth.
+fn capture_files(root: PathBuf) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut stack = vec![root];
     while let Some(dir) = stack.pop() {
@@ -654,6 +651,97 @@ fn whole_corpus_decodes_without_panic() {
             }
         }
     }
+    files.sort();
+    files
+}
+
+/// The general walk's packet for a frame (no reassembly), and its walk.
+fn walked<'a>(fr: &Frame<'a>, w: &mut Walk) -> Option<Packet<'a>> {
+    let meta = ip::FrameMeta {
+        ts: fr.ts,
+        wire_len: fr.orig_len,
+    };
+    match link::walk_frame(fr.link, fr.data, w) {
+        L3::Ip(b) => match ip::walk_ip(b, w, meta) {
+            Outcome::Packet(p) => Some(p),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Field by field: `Packet` has no `PartialEq` (it would compare payloads
+/// by value anyway; here the payload must be the very same bytes).
+fn assert_same_packet(fast: &Packet<'_>, slow: &Packet<'_>, what: &str) {
+    assert_eq!(fast.ts, slow.ts, "{what}: ts");
+    assert_eq!(fast.wire_len, slow.wire_len, "{what}: wire_len");
+    assert_eq!(fast.vlan, slow.vlan, "{what}: vlan");
+    assert_eq!(fast.tunnel, slow.tunnel, "{what}: tunnel");
+    assert_eq!(fast.src, slow.src, "{what}: src");
+    assert_eq!(fast.dst, slow.dst, "{what}: dst");
+    assert_eq!(fast.ip_proto, slow.ip_proto, "{what}: ip_proto");
+    assert_eq!(fast.ttl, slow.ttl, "{what}: ttl");
+    assert_eq!(fast.transport, slow.transport, "{what}: transport");
+    if let (Transport::Tcp(a), Transport::Tcp(b)) = (&fast.transport, &slow.transport) {
+        assert_eq!(a.options.as_ptr(), b.options.as_ptr(), "{what}: options");
+    }
+    assert_eq!(
+        fast.payload.as_ptr(),
+        slow.payload.as_ptr(),
+        "{what}: payload"
+    );
+    assert_eq!(fast.payload.len(), slow.payload.len(), "{what}: payload");
+    assert_eq!(fast.truncated, slow.truncated, "{what}: truncated");
+    assert_eq!(fast.reassembled, slow.reassembled, "{what}: reassembled");
+    assert_eq!(fast.frames, slow.frames, "{what}: frames");
+}
+
+/// Wherever the fast path gives a packet, it is the general walk's packet,
+/// with the same walk notes; checked on every corpus frame and on every
+/// prefix of the first frames of each file (lengths that disagree with the
+/// IP header). The fast path must also take most frames, or it is useless.
+#[test]
+fn fast_path_matches_walk() {
+    let Some(root) = corpus() else { return };
+    let (mut total, mut fast_taken) = (0u64, 0u64);
+    for path in &capture_files(root) {
+        for (i, f) in read_capture(path).iter().enumerate() {
+            let full = f.frame();
+            let cuts = if i < 5 { f.data.len() } else { 0 };
+            for cut in (0..cuts).chain([f.data.len()]) {
+                let fr = Frame {
+                    data: &f.data[..cut],
+                    ..full
+                };
+                let whole = cut == f.data.len();
+                total += u64::from(whole);
+                let meta = ip::FrameMeta {
+                    ts: fr.ts,
+                    wire_len: fr.orig_len,
+                };
+                let (mut wf, mut ws) = (Walk::default(), Walk::default());
+                let Some(p) = fast::decode(&fr, &mut wf, meta) else {
+                    continue;
+                };
+                fast_taken += u64::from(whole);
+                let what = format!("{} frame {} cut {cut}", path.display(), i + 1);
+                let slow = walked(&fr, &mut ws).unwrap_or_else(|| panic!("{what}: no packet"));
+                assert_same_packet(&p, &slow, &what);
+                assert_eq!(wf.note, ws.note, "{what}: note");
+                assert_eq!(wf.vlan, ws.vlan, "{what}: walk vlan");
+            }
+        }
+    }
+    eprintln!("{fast_taken} of {total} whole frames took the fast path");
+    assert!(fast_taken > total / 4, "{fast_taken} of {total}");
+}
+
+/// Every frame of every corpus capture decodes without panic, and so does
+/// every prefix of the first frames (hostile truncation).
+#[test]
+fn whole_corpus_decodes_without_panic() {
+    let Some(root) = corpus() else { return };
+    let files = capture_files(root);
     let mut d = Decoder::new(DecodeConfig::default());
     let mut total = 0u64;
     for path in &files {

@@ -168,7 +168,7 @@ impl MappedCapture {
         // another process truncates the file while we read it, accesses past
         // the new end raise SIGBUS: the usual caveat of mapped reading,
         // accepted for capture files that are no longer being written.
-        let map = unsafe { map_options(len).map(file) }.map_err(io_err)?;
+        let map = unsafe { Mmap::map(file) }.map_err(io_err)?;
         // Frames are read once, front to back: let the kernel read ahead
         // aggressively. Only a hint, so a refusal changes nothing.
         #[cfg(unix)]
@@ -196,33 +196,6 @@ impl MappedCapture {
     pub fn bytes(&self) -> &[u8] {
         &self.map
     }
-}
-
-/// Files up to this size are mapped with their pages populated at once.
-const POPULATE_MAX: u64 = 1 << 30;
-
-/// How to map a capture of `len` bytes. A file of moderate size (at most
-/// [`POPULATE_MAX`] and at most half the machine's memory) has its page
-/// table filled by the `mmap` call itself (`MAP_POPULATE`): one pass in the
-/// kernel costs less than a page fault every 16 pages while reading (each
-/// fault maps the pages around it). Larger files keep the faults, so that
-/// a huge file is never pinned into memory up front.
-fn map_options(len: u64) -> memmap2::MmapOptions {
-    let mut opts = memmap2::MmapOptions::new();
-    let half_ram = physical_memory().map_or(0, |m| m / 2);
-    if len <= POPULATE_MAX && len <= half_ram {
-        opts.populate();
-    }
-    opts
-}
-
-/// Total physical memory in bytes, from `/proc/meminfo` (Linux); `None`
-/// elsewhere or if unreadable, which turns populating off.
-fn physical_memory() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    kib.checked_mul(1024)
 }
 
 /// Reads the frames of a [`MappedCapture`].

@@ -63,8 +63,8 @@ fn site_list_labels_the_far_end() {
         let ev = events(
             std::slice::from_ref(&vnc),
             EnrichSources {
-                geo: None,
                 lists: lists.clone(),
+                ..EnrichSources::default()
             },
             workers,
         );
@@ -90,4 +90,38 @@ fn site_list_labels_the_far_end() {
             assert!(f.get("labels").is_none(), "{f}");
         }
     }
+}
+
+/// The embedded demo databases on the same trace: the client's record in
+/// geoip/source/ (city.json, asn.json, connection-type.json, the entry for
+/// 95.224.0.0/11: Telecom Italia, Milan) appears as `geo`, and the
+/// Anonymous-IP database, which does not list it, says "not anonymous".
+#[test]
+fn demo_geoip_on_the_far_end() {
+    let Some(vnc) = corpus("ndpi/pcap/vnc.pcap") else {
+        return;
+    };
+    let opts = gatewatch::enrich::setup::EnrichOptions::default();
+    let built = opts.build().unwrap();
+    let ev = events(std::slice::from_ref(&vnc), built.sources, 1);
+    let f = ev
+        .iter()
+        .find(|e| e["event_type"] == "flow" && e["dest_port"] == 6900)
+        .unwrap();
+    let geo = &f["geo"];
+    assert_eq!(geo["ip"], "95.237.48.208");
+    assert_eq!(geo["country_iso"], "IT");
+    assert_eq!(geo["city"], "Milan");
+    assert_eq!(geo["asn"], 3269);
+    assert_eq!(geo["as_org"], "Telecom Italia S.p.A.");
+    assert_eq!(geo["connection_type"], "Cable/DSL");
+    assert_eq!(geo["time_zone"], "Europe/Rome");
+    assert_eq!(geo["anonymizer"]["is_anonymous"], false);
+    assert_eq!(geo["anonymizer"]["is_tor_exit_node"], false);
+    // The stats event names the databases and counts the cache: two flows
+    // to the same far end are one miss and one hit.
+    let stats = &ev.last().unwrap()["stats"]["enrichment"];
+    assert_eq!(stats["databases"].as_array().unwrap().len(), 4);
+    assert_eq!(stats["cache"]["misses"], 1);
+    assert_eq!(stats["cache"]["hits"], 1);
 }

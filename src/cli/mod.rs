@@ -13,6 +13,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::enrich::setup::EnrichOptions;
+use crate::enrich::SharedSources;
 use crate::flow::table::Timeouts;
 use crate::pipeline::{self, PipelineConfig, RunOutcome};
 use crate::site::SiteNetworks;
@@ -64,10 +66,70 @@ pub enum GeoipCommand {
         #[arg(long, short = 'o', value_name = "FILE")]
         output: PathBuf,
     },
+    /// Print what gatewatch knows of addresses, from every configured source.
+    Lookup {
+        #[command(flatten)]
+        enrich: EnrichArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = LookupFormat::Table)]
+        format: LookupFormat,
+        /// Addresses to look up.
+        #[arg(value_name = "ADDR", required = true)]
+        addrs: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LookupFormat {
+    Table,
+    Json,
+}
+
+/// Where enrichment data comes from (shared by `analyze` and `geoip lookup`).
+#[derive(Debug, Clone, Args)]
+pub struct EnrichArgs {
+    /// A GeoIP2/GeoLite2 database (City, Country, ASN, Anonymous-IP,
+    /// Connection-Type, ISP, Enterprise...), its kind read from its metadata
+    /// (repeatable). Given, it replaces the embedded demo databases.
+    #[arg(long = "geoip-db", value_name = "FILE")]
+    pub geoip_dbs: Vec<PathBuf>,
+
+    /// Every .mmdb file of a directory, e.g. geoipupdate's DatabaseDirectory
+    /// (repeatable). Replaced files are picked up during live capture.
+    #[arg(long = "geoip-dir", value_name = "DIR")]
+    pub geoip_dirs: Vec<PathBuf>,
+
+    /// No GeoIP at all (not even the demo databases).
+    #[arg(long, conflicts_with_all = ["geoip_dbs", "geoip_dirs"])]
+    pub no_geoip: bool,
+
+    /// A labelled network list of the site's own: `.txt` (CIDR [LABEL] a
+    /// line) or `.csv` (network,label,ATTR...) (repeatable).
+    #[arg(long = "site-list", value_name = "FILE")]
+    pub site_lists: Vec<PathBuf>,
+
+    /// Warn when a GeoIP database is older than this many days.
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    pub geoip_max_age: u64,
+}
+
+impl EnrichArgs {
+    fn options(&self) -> EnrichOptions {
+        EnrichOptions {
+            geoip_dbs: self.geoip_dbs.clone(),
+            geoip_dirs: self.geoip_dirs.clone(),
+            no_geoip: self.no_geoip,
+            site_lists: self.site_lists.clone(),
+            max_age: std::time::Duration::from_secs(self.geoip_max_age.saturating_mul(86_400)),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
+    #[command(flatten)]
+    pub enrich: EnrichArgs,
+
     /// Capture files, read in the order given.
     #[arg(value_name = "FILE", required_unless_present = "interface")]
     pub files: Vec<PathBuf>,
@@ -141,6 +203,11 @@ pub fn main() -> ExitCode {
 fn geoip(args: GeoipArgs) -> u8 {
     use crate::enrich::build::{build_mmdb, BuildError};
     match args.command {
+        GeoipCommand::Lookup {
+            enrich,
+            format,
+            addrs,
+        } => geoip_lookup(&enrich, format, &addrs),
         GeoipCommand::Build { source, output } => match build_mmdb(&source, &output) {
             Ok(s) => {
                 eprintln!(
@@ -165,13 +232,25 @@ fn geoip(args: GeoipArgs) -> u8 {
 }
 
 fn analyze(args: AnalyzeArgs) -> u8 {
-    let config = match pipeline_config(&args) {
+    let mut config = match pipeline_config(&args) {
         Ok(c) => c,
         Err(msg) => {
             eprintln!("gatewatch: {msg}");
             return EXIT_USAGE;
         }
     };
+    let enrich = args.enrich.options();
+    let built = match enrich.build() {
+        Ok(b) => b,
+        Err(msg) => {
+            eprintln!("gatewatch: {msg}");
+            return EXIT_USAGE;
+        }
+    };
+    for line in enrich.startup_report(&built) {
+        eprintln!("gatewatch: {line}");
+    }
+    config.enrich = Some(SharedSources::new(built.sources));
     let mut sink: Box<dyn Write + Send> = match &args.output {
         Some(path) => match File::create(path) {
             Ok(f) => Box::new(BufWriter::with_capacity(1 << 16, f)),
@@ -226,6 +305,89 @@ fn pipeline_config(args: &AnalyzeArgs) -> Result<PipelineConfig, String> {
     }
     config.site = site;
     Ok(config)
+}
+
+/// `gatewatch geoip lookup`: every source's answer for each address.
+fn geoip_lookup(enrich: &EnrichArgs, format: LookupFormat, addrs: &[String]) -> u8 {
+    let options = enrich.options();
+    let built = match options.build() {
+        Ok(b) => b,
+        Err(msg) => {
+            eprintln!("gatewatch: {msg}");
+            return EXIT_USAGE;
+        }
+    };
+    if format == LookupFormat::Table {
+        for line in options.startup_report(&built) {
+            eprintln!("gatewatch: {line}");
+        }
+    }
+    let mut out = io::stdout().lock();
+    for text in addrs {
+        let Ok(addr) = text.trim().parse::<std::net::IpAddr>() else {
+            eprintln!("gatewatch: {text:?} is not an IPv4 or IPv6 address");
+            return EXIT_USAGE;
+        };
+        let info = built.sources.lookup(addr);
+        let written = match format {
+            LookupFormat::Json => {
+                let value = serde_json::json!({"ip": addr, "geo": info.geo, "labels": info.labels});
+                writeln!(out, "{value}")
+            }
+            LookupFormat::Table => write_lookup_table(&mut out, addr, &info),
+        };
+        if written.is_err() {
+            return EXIT_OUTPUT;
+        }
+    }
+    EXIT_OK
+}
+
+fn write_lookup_table(
+    out: &mut impl Write,
+    addr: std::net::IpAddr,
+    info: &crate::enrich::RemoteInfo,
+) -> io::Result<()> {
+    writeln!(out, "{addr}")?;
+    let geo = serde_json::to_value(&info.geo).unwrap_or_default();
+    let mut any = false;
+    if let Some(map) = geo.as_object() {
+        for (k, v) in map {
+            any = true;
+            match v.as_object() {
+                Some(flags) => {
+                    let set: Vec<&str> = flags
+                        .iter()
+                        .filter(|(_, b)| b.as_bool() == Some(true))
+                        .map(|(f, _)| f.as_str())
+                        .collect();
+                    let shown = if set.is_empty() {
+                        "none".to_string()
+                    } else {
+                        set.join(", ")
+                    };
+                    writeln!(out, "  {k:<16} {shown}")?;
+                }
+                None => writeln!(
+                    out,
+                    "  {k:<16} {}",
+                    v.as_str().map_or(v.to_string(), str::to_string)
+                )?,
+            }
+        }
+    }
+    for m in &info.labels {
+        any = true;
+        writeln!(
+            out,
+            "  {:<16} {} ({} in {})",
+            "label", m.label, m.network, m.list
+        )?;
+    }
+    if !any {
+        writeln!(out, "  (no source knows this address)")?;
+    }
+    writeln!(out)
 }
 
 /// Apply one `STATE=SECONDS` timeout setting.

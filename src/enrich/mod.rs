@@ -114,6 +114,9 @@ pub struct RemoteInfo {
 pub struct EnrichSources {
     pub geo: Option<Box<dyn GeoLookup>>,
     pub lists: SiteLists,
+    /// What the loaded databases are (for the stats event); swapped with
+    /// them on reload.
+    pub databases: Vec<geoip::DatabaseSummary>,
 }
 
 impl EnrichSources {

@@ -145,7 +145,10 @@ mod tests {
         Box::new(move || {
             let lists =
                 SiteLists::load_all(std::slice::from_ref(&path)).map_err(|e| e.to_string())?;
-            Ok(EnrichSources { geo: None, lists })
+            Ok(EnrichSources {
+                lists,
+                ..EnrichSources::default()
+            })
         })
     }
 

@@ -89,6 +89,7 @@ impl EnrichOptions {
         let sources = EnrichSources {
             geo: geo.map(|g| Box::new(g) as Box<dyn crate::enrich::GeoLookup>),
             lists,
+            databases: summaries.clone(),
         };
         Ok(Built {
             sources,

@@ -48,6 +48,14 @@ impl<'a> StatsEvent<'a> {
                 decoder: DecoderPart { d: &s.decode },
                 flow: FlowPart::new(&s.flows),
                 events: s.events,
+                enrichment: s.enrichment.as_ref().map(|e| EnrichmentPart {
+                    databases: &e.databases,
+                    cache: CachePart {
+                        hits: e.cache.hits,
+                        misses: e.cache.misses,
+                        evicted: e.cache.evicted,
+                    },
+                }),
             },
         }
     }
@@ -59,6 +67,21 @@ struct StatsPart<'a> {
     decoder: DecoderPart<'a>,
     flow: FlowPart,
     events: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    enrichment: Option<EnrichmentPart<'a>>,
+}
+
+#[derive(Serialize)]
+struct EnrichmentPart<'a> {
+    databases: &'a [crate::enrich::geoip::DatabaseSummary],
+    cache: CachePart,
+}
+
+#[derive(Serialize)]
+struct CachePart {
+    hits: u64,
+    misses: u64,
+    evicted: u64,
 }
 
 #[derive(Serialize)]

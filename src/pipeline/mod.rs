@@ -93,6 +93,16 @@ pub struct RunStats {
     /// Capture time of the first and last frame.
     pub first_ts: Option<Timestamp>,
     pub last_ts: Option<Timestamp>,
+    /// Present when enrichment was on.
+    pub enrichment: Option<EnrichmentStats>,
+}
+
+/// The enrichment side of a run, for the `stats` event.
+#[derive(Debug, Clone, Default)]
+pub struct EnrichmentStats {
+    pub databases: Vec<crate::enrich::geoip::DatabaseSummary>,
+    /// All workers' caches together.
+    pub cache: crate::enrich::cache::CacheStats,
 }
 
 /// The result of a run over several inputs.
@@ -211,7 +221,7 @@ pub fn run_source(
     let live = source.stats();
     clock.stats.capture.kernel_drops = live.kernel_drops;
     clock.stats.capture.interface_drops = live.interface_drops;
-    finish(vec![engine], clock, writer, error)
+    finish(config, vec![engine], clock, writer, error)
 }
 
 /// Feed every frame of `source` through one engine on this thread, writing
@@ -262,11 +272,12 @@ fn run_inline(
             break;
         }
     }
-    finish(vec![engine], clock, writer, error)
+    finish(config, vec![engine], clock, writer, error)
 }
 
 /// Flush every engine, write the stats event, and total the run.
 fn finish(
+    config: &PipelineConfig,
     mut engines: Vec<Engine>,
     mut clock: Clock,
     mut writer: OrderedWriter<'_>,
@@ -282,6 +293,16 @@ fn finish(
     for engine in &engines {
         clock.stats.decode.merge(&engine.decoder.counters);
         clock.stats.flows.merge(&engine.table.stats());
+    }
+    if let Some(shared) = &config.enrich {
+        let mut e = EnrichmentStats {
+            databases: shared.load().databases.clone(),
+            ..EnrichmentStats::default()
+        };
+        for engine in &engines {
+            e.cache.merge(&engine.enrich_stats());
+        }
+        clock.stats.enrichment = Some(e);
     }
     clock.stats.events = writer.written();
     let mut line = Vec::with_capacity(1024);
@@ -345,7 +366,7 @@ fn run_shared_scan(
         Some(r) => (r.clock, r.error),
         None => (Clock::new(config.tick_ns), None),
     };
-    finish(engines, clock, writer, error)
+    finish(config, engines, clock, writer, error)
 }
 
 struct ScanResult {
@@ -631,7 +652,7 @@ fn run_parallel(
             Err(panic) => std::panic::resume_unwind(panic),
         }
     })?;
-    finish(engines, clock, writer, error)
+    finish(config, engines, clock, writer, error)
 }
 
 fn worker_loop<'a>(

@@ -239,6 +239,17 @@ impl GeoDatabase {
         if addr.is_ipv6() && self.layout.ip_version == 4 {
             return;
         }
+        if matches!(
+            self.kind,
+            DatabaseKind::AnonymousIp
+                | DatabaseKind::AnonymousPlus
+                | DatabaseKind::ResidentialProxy
+        ) {
+            // These databases list only anonymisers: an address they do not
+            // hold is known not to be one, which events show as flags all
+            // false (absent flags would mean "not checked").
+            info.anonymizer.get_or_insert_with(Default::default);
+        }
         let Ok(found) = self.reader.lookup(addr) else {
             return;
         };

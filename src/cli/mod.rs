@@ -434,12 +434,54 @@ fn run_live(
         duration: args.duration.map(std::time::Duration::from_secs_f64),
         ..LiveOptions::default()
     };
-    match LiveSource::open(&opts) {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reloader = config.enrich.as_ref().and_then(|shared| start_reloader(shared, &args.enrich, &stop));
+    let result = match LiveSource::open(&opts) {
         Ok(mut source) => pipeline::run_source(&mut source, config, &mut &mut *sink),
         Err(e) => Ok(RunOutcome {
             stats: Default::default(),
             error: Some(e),
         }),
+    };
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    if let Some(handle) = reloader {
+        let _ = handle.join();
+    }
+    result
+}
+
+/// During live capture, reload databases and lists on SIGHUP and when a
+/// file is replaced (checked every 2 s). Messages go to standard error.
+#[cfg(feature = "live")]
+fn start_reloader(
+    shared: &std::sync::Arc<SharedSources>,
+    enrich: &EnrichArgs,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Option<std::thread::JoinHandle<()>> {
+    use crate::enrich::reload::{ReloadOutcome, Reloader};
+    let options = enrich.options();
+    let build_options = options.clone();
+    let reloader = Reloader::new(
+        shared.clone(),
+        options.watched_files(),
+        Box::new(move || build_options.build().map(|b| b.sources)),
+    );
+    if let Err(e) = reloader.reload_on_sighup() {
+        eprintln!("gatewatch: cannot catch SIGHUP ({e}): files are still watched");
+    }
+    let report = |outcome: &ReloadOutcome| match outcome {
+        ReloadOutcome::Reloaded => eprintln!("gatewatch: GeoIP databases and site lists reloaded"),
+        ReloadOutcome::Refused(why) => {
+            eprintln!("gatewatch: reload refused, the previous databases and lists stay in use: {why}")
+        }
+        ReloadOutcome::Unchanged => {}
+    };
+    match reloader.spawn(std::time::Duration::from_secs(2), stop.clone(), report) {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            eprintln!("gatewatch: cannot start the reload thread: {e}");
+            None
+        }
     }
 }
 

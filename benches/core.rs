@@ -110,5 +110,46 @@ fn bench_core(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, bench_core);
+/// Enrichment: the cost for a new far end (every database and a site list
+/// asked, through a cache that misses) and for a known one (a cache hit).
+fn bench_enrich(c: &mut Criterion) {
+    use gatewatch::enrich::lists::{NetworkList, SiteLists};
+    use gatewatch::enrich::setup::EnrichOptions;
+    use gatewatch::enrich::{Enricher, SharedSources};
+    use std::net::{IpAddr, Ipv4Addr};
+
+    let mut built = EnrichOptions::default().build().expect("demo databases");
+    built.sources.lists = SiteLists::new(vec![NetworkList::from_networks(
+        "vpn-exits",
+        &[("198.51.100.0/24".parse().unwrap(), "astrill")],
+    )]);
+    let shared = SharedSources::new(built.sources);
+    // Addresses across the demo data: residential, VPN, Tor, hosting, mobile.
+    let addrs: Vec<IpAddr> = (0..4096u32)
+        .map(|i| {
+            let base = [0xc000_0200u32, 0xc633_6400, 0xcb00_7100, 0x5fed_3000][i as usize % 4];
+            // 4096 distinct addresses: in and beyond the demo networks.
+            IpAddr::V4(Ipv4Addr::from(base + i / 4))
+        })
+        .collect();
+    let mut g = c.benchmark_group("enrich");
+    g.throughput(Throughput::Elements(addrs.len() as u64));
+    g.bench_function("new_far_end", |b| {
+        b.iter(|| {
+            // A fresh cache each time: every address is a miss.
+            let mut e = Enricher::new(shared.clone(), 8192);
+            addrs.iter().map(|&a| e.remote(a).labels.len()).sum::<usize>()
+        })
+    });
+    g.bench_function("cache_hit", |b| {
+        let mut e = Enricher::new(shared.clone(), 8192);
+        for &a in &addrs {
+            e.remote(a);
+        }
+        b.iter(|| addrs.iter().map(|&a| e.remote(a).labels.len()).sum::<usize>())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_core, bench_enrich);
 criterion_main!(benches);

@@ -13,8 +13,14 @@ targets=$(cargo fuzz list)
 for t in $targets; do
     mkdir -p "corpus/$t"
 done
-# Seeds: whole captures for the file parser, single frames for the others.
+# Seeds: whole captures for the file parser, single frames for the others,
+# MaxMind's own good and bad databases and ours for the MMDB verifier.
 cp ../tests/pcap/*/input.pcap corpus/capture_file/ 2>/dev/null || true
+if [ -d corpus/mmdb_verify ]; then
+    cp ../geoip/*.mmdb corpus/mmdb_verify/ 2>/dev/null || true
+    find ../../shared/maxmind-test-data -name '*.mmdb' -size -200k \
+        -exec cp {} corpus/mmdb_verify/ \; 2>/dev/null || true
+fi
 python3 - <<'PY'
 import glob, os, struct
 frames = []

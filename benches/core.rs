@@ -138,7 +138,10 @@ fn bench_enrich(c: &mut Criterion) {
         b.iter(|| {
             // A fresh cache each time: every address is a miss.
             let mut e = Enricher::new(shared.clone(), 8192);
-            addrs.iter().map(|&a| e.remote(a).labels.len()).sum::<usize>()
+            addrs
+                .iter()
+                .map(|&a| e.remote(a).labels.len())
+                .sum::<usize>()
         })
     });
     g.bench_function("cache_hit", |b| {
@@ -146,7 +149,12 @@ fn bench_enrich(c: &mut Criterion) {
         for &a in &addrs {
             e.remote(a);
         }
-        b.iter(|| addrs.iter().map(|&a| e.remote(a).labels.len()).sum::<usize>())
+        b.iter(|| {
+            addrs
+                .iter()
+                .map(|&a| e.remote(a).labels.len())
+                .sum::<usize>()
+        })
     });
     g.finish();
 }

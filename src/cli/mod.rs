@@ -435,7 +435,10 @@ fn run_live(
         ..LiveOptions::default()
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let reloader = config.enrich.as_ref().and_then(|shared| start_reloader(shared, &args.enrich, &stop));
+    let reloader = config
+        .enrich
+        .as_ref()
+        .and_then(|shared| start_reloader(shared, &args.enrich, &stop));
     let result = match LiveSource::open(&opts) {
         Ok(mut source) => pipeline::run_source(&mut source, config, &mut &mut *sink),
         Err(e) => Ok(RunOutcome {
@@ -472,7 +475,9 @@ fn start_reloader(
     let report = |outcome: &ReloadOutcome| match outcome {
         ReloadOutcome::Reloaded => eprintln!("gatewatch: GeoIP databases and site lists reloaded"),
         ReloadOutcome::Refused(why) => {
-            eprintln!("gatewatch: reload refused, the previous databases and lists stay in use: {why}")
+            eprintln!(
+                "gatewatch: reload refused, the previous databases and lists stay in use: {why}"
+            )
         }
         ReloadOutcome::Unchanged => {}
     };

@@ -10,8 +10,9 @@
 //! - `.csv`: a header row naming the columns, `network` first and `label`
 //!   optional; every other column is an attribute kept with the match, e.g.
 //!   `network,label,provider,source`.
-//! - `.mmdb` lists (the site's own MaxMind-format files) are read by the
-//!   GeoIP module and joined here by the enricher.
+//! - `.mmdb`: a MaxMind-format file of the site's own (verified in full like
+//!   any database), whose records are maps: a `label` string (else the
+//!   list's name) and other scalar fields kept as attributes.
 //!
 //! Within one list the longest matching prefix wins; every list contributes
 //! its own match, so an address can carry several labels.
@@ -102,6 +103,8 @@ pub struct NetworkList {
     v4: Vec<Bucket>,
     v6: Vec<Bucket>,
     networks: usize,
+    /// For `.mmdb` lists: the database answers instead of the buckets.
+    mmdb: Option<Arc<crate::enrich::geoip::GeoDatabase>>,
 }
 
 impl NetworkList {
@@ -112,17 +115,28 @@ impl NetworkList {
             line,
             message,
         };
-        let text =
-            std::fs::read_to_string(path).map_err(|e| err(0, format!("cannot read: {e}")))?;
         let name: Arc<str> = name
             .map(str::to_string)
             .or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "list".into())
             .into();
-        let csv = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-        let entries = if csv {
+        let ext = |x: &str| path.extension().is_some_and(|e| e.eq_ignore_ascii_case(x));
+        if ext("mmdb") {
+            // Verified in full like any database; the error names the file.
+            let db =
+                crate::enrich::geoip::GeoDatabase::open(path).map_err(|e| err(0, e.to_string()))?;
+            return Ok(NetworkList {
+                networks: db.node_count() as usize,
+                name,
+                path: path.to_path_buf(),
+                v4: Vec::new(),
+                v6: Vec::new(),
+                mmdb: Some(Arc::new(db)),
+            });
+        }
+        let text =
+            std::fs::read_to_string(path).map_err(|e| err(0, format!("cannot read: {e}")))?;
+        let entries = if ext("csv") {
             parse_csv(&text, &name)
         } else {
             parse_text(&text, &name)
@@ -182,6 +196,7 @@ impl NetworkList {
             v4,
             v6,
             networks,
+            mmdb: None,
         }
     }
 
@@ -193,7 +208,8 @@ impl NetworkList {
         &self.path
     }
 
-    /// Networks read from the file (before duplicates were merged).
+    /// Networks read from the file (before duplicates were merged; for an
+    /// `.mmdb` list, its search-tree nodes).
     pub fn len(&self) -> usize {
         self.networks
     }
@@ -204,6 +220,9 @@ impl NetworkList {
 
     /// The longest-prefix match for `addr`, if any.
     pub fn lookup(&self, addr: IpAddr) -> Option<LabelMatch> {
+        if let Some(db) = &self.mmdb {
+            return self.lookup_mmdb(db, addr);
+        }
         let addr = canonical(addr);
         let (family, width, value) = match addr {
             IpAddr::V4(a) => (&self.v4, 32u32, u32::from(a) as u128),
@@ -222,6 +241,43 @@ impl NetworkList {
             }
         }
         None
+    }
+}
+
+impl NetworkList {
+    fn lookup_mmdb(
+        &self,
+        db: &crate::enrich::geoip::GeoDatabase,
+        addr: IpAddr,
+    ) -> Option<LabelMatch> {
+        let (record, network) = db.lookup_record(addr)?;
+        let map = record.as_object()?;
+        let label: Arc<str> = match map.get("label").and_then(|v| v.as_str()) {
+            Some(l) if !l.is_empty() => l.into(),
+            _ => self.name.clone(),
+        };
+        // Scalar fields other than the label, in the record's key order,
+        // capped like CSV attributes.
+        let attributes: Vec<(String, String)> = map
+            .iter()
+            .filter(|(k, _)| k.as_str() != "label")
+            .filter_map(|(k, v)| {
+                let text = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Number(n) => n.to_string(),
+                    serde_json::Value::Bool(b) => b.to_string(),
+                    _ => return None,
+                };
+                Some((k.clone(), text))
+            })
+            .take(MAX_ATTRIBUTES)
+            .collect();
+        Some(LabelMatch {
+            list: self.name.clone(),
+            label,
+            network,
+            attributes: attributes.into(),
+        })
     }
 }
 
@@ -537,5 +593,64 @@ mod tests {
         assert_eq!((&*m.label, m.network.as_str()), ("second", "10.0.0.0/8"));
         assert_eq!(&*l.lookup(ip("8.8.8.8")).unwrap().label, "default");
         assert!(l.lookup(ip("::1")).is_none());
+    }
+}
+
+#[cfg(test)]
+mod mmdb_tests {
+    use super::*;
+    use mmdb_writer::{IpVersion, Value, Writer};
+    use std::collections::BTreeMap;
+
+    /// A site list in MaxMind format, written with mmdb-writer (the writer
+    /// the project's demo databases use) and read back through the list.
+    #[test]
+    fn mmdb_list_labels_and_attributes() {
+        let mut w = Writer::builder("Acme-Site-Labels")
+            .ip_version(IpVersion::V6)
+            .build();
+        let mut rec = BTreeMap::new();
+        rec.insert("label".to_string(), Value::String("corp-egress".into()));
+        rec.insert("site".to_string(), Value::String("Milan".into()));
+        rec.insert("priority".to_string(), Value::U32(3));
+        w.insert_value("203.0.113.64/26".parse::<IpNet>().unwrap(), Value::Map(rec))
+            .unwrap();
+        let mut bare = BTreeMap::new();
+        bare.insert("note".to_string(), Value::String("no label here".into()));
+        w.insert_value(
+            "2001:db8:600::/40".parse::<IpNet>().unwrap(),
+            Value::Map(bare),
+        )
+        .unwrap();
+        let dir = std::env::temp_dir().join(format!("gatewatch-mmdb-list-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("site-labels.mmdb");
+        std::fs::write(&path, w.to_bytes().unwrap()).unwrap();
+
+        let l = NetworkList::load(&path, None).unwrap();
+        let m = l.lookup("203.0.113.70".parse().unwrap()).unwrap();
+        assert_eq!(&*m.label, "corp-egress");
+        assert_eq!(m.network, "203.0.113.64/26");
+        assert_eq!(
+            &*m.attributes,
+            &[
+                ("priority".to_string(), "3".to_string()),
+                ("site".to_string(), "Milan".to_string())
+            ]
+        );
+        // No `label` field: the list's name.
+        let m = l.lookup("2001:db8:6ff::1".parse().unwrap()).unwrap();
+        assert_eq!(
+            (&*m.label, m.network.as_str()),
+            ("site-labels", "2001:db8:600::/40")
+        );
+        assert!(l.lookup("203.0.113.1".parse().unwrap()).is_none());
+
+        // A corrupt file is refused with its name, as any database is.
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        let e = NetworkList::load(&path, None).unwrap_err().to_string();
+        assert!(e.contains("site-labels.mmdb"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

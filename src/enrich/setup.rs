@@ -141,7 +141,7 @@ impl EnrichOptions {
         }
         for l in lists.lists() {
             lines.push(format!(
-                "site list: {} ({} networks, label source {})",
+                "site list: {} ({} entries, from {})",
                 l.name(),
                 l.len(),
                 l.path().display()

@@ -232,6 +232,22 @@ impl GeoDatabase {
         Duration::from_secs(now_unix_secs.saturating_sub(self.layout.build_epoch))
     }
 
+    /// The raw record for `addr` and the network it was found under, for
+    /// databases of the site's own whose layout gatewatch does not know
+    /// (labelled lists in MMDB form). `None` when the address is absent.
+    pub fn lookup_record(&self, addr: IpAddr) -> Option<(serde_json::Value, String)> {
+        if addr.is_ipv6() && self.layout.ip_version == 4 {
+            return None;
+        }
+        let found = self.reader.lookup(addr).ok()?;
+        if !found.has_data() {
+            return None;
+        }
+        let record: serde_json::Value = found.decode().ok()??;
+        let network = found.network().ok()?.to_string();
+        Some((record, network))
+    }
+
     /// Fills what this database knows about `addr` into `info`; leaves it
     /// untouched when the address is not in the database (or the record
     /// does not decode, which a verified file should never give).

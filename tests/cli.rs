@@ -104,3 +104,71 @@ fn every_subcommand_has_help() {
         );
     }
 }
+
+fn maxmind(rel: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/maxmind-test-data")
+        .join(rel);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("skipping: {} not found (../shared is absent)", p.display());
+        None
+    }
+}
+
+/// `geoip lookup` on MaxMind's own City test database: 2001:218::/32 is
+/// Japan, Asia/Tokyo, accuracy 100 km in its JSON source
+/// (source-data/GeoIP2-City-Test.json).
+#[test]
+fn geoip_lookup_reads_maxmind_test_database() {
+    let Some(db) = maxmind("test-data/GeoIP2-City-Test.mmdb") else {
+        return;
+    };
+    let out = gatewatch()
+        .args(["geoip", "lookup", "--format", "json", "--geoip-db"])
+        .arg(&db)
+        .args(["2001:218::1", "10.0.0.1"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    let geo = &lines[0]["geo"];
+    assert_eq!(geo["country_iso"], "JP");
+    assert_eq!(geo["time_zone"], "Asia/Tokyo");
+    assert_eq!(geo["accuracy_km"], 100);
+    assert_eq!(geo["network"], "2001:218::/32");
+    assert_eq!(lines[1]["geo"], serde_json::json!({}));
+}
+
+/// A corrupt database is refused before anything runs: exit 2, the file
+/// named, no events written.
+#[test]
+fn corrupt_database_is_refused_naming_the_file() {
+    let Some(db) = maxmind("bad-data/libmaxminddb/libmaxminddb-corrupt-search-tree.mmdb") else {
+        return;
+    };
+    let out = gatewatch()
+        .args(["analyze", "--geoip-db"])
+        .arg(&db)
+        .arg(demo())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("libmaxminddb-corrupt-search-tree.mmdb"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}

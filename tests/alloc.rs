@@ -5,7 +5,9 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+mod common;
 
 use gatewatch::capture::file::{open, CaptureFile};
 use gatewatch::pipeline::{Engine, PipelineConfig};
@@ -43,21 +45,6 @@ unsafe impl GlobalAlloc for CountingAlloc {
 
 #[global_allocator]
 static GLOBAL: CountingAlloc = CountingAlloc;
-
-fn corpus(rel: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/corpus")
-        .join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "skipping: {} not found (../shared/corpus is absent)",
-            p.display()
-        );
-        None
-    }
-}
 
 /// Run every frame through one engine; return the allocations counted
 /// while frames `from..` were processed, the frames in that window, and the
@@ -99,7 +86,7 @@ fn allocations_in_window(path: &Path, from: usize) -> (u64, u64, u64, u64) {
 /// the handshake, no frame allocates.
 #[test]
 fn steady_state_flow_does_not_allocate() {
-    let Some(path) = corpus("zeek/traces/ssh/ssh_kex_mlkem.pcap") else {
+    let Some(path) = common::corpus_file("alloc", "zeek/traces/ssh/ssh_kex_mlkem.pcap") else {
         return;
     };
     let (allocs, frames, created, events) = allocations_in_window(&path, 50);
@@ -113,7 +100,7 @@ fn steady_state_flow_does_not_allocate() {
 /// allocations happen only with new flows and events.
 #[test]
 fn allocations_only_with_new_flows_or_events() {
-    let Some(path) = corpus("ndpi/pcap/vnc.pcap") else {
+    let Some(path) = common::corpus_file("alloc", "ndpi/pcap/vnc.pcap") else {
         return;
     };
     let (allocs, frames, created, events) = allocations_in_window(&path, 0);

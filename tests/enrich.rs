@@ -1,26 +1,13 @@
 //! Enrichment end to end: site lists (and, where loaded, GeoIP databases)
 //! on the far end of real flows, validated against the flow schema.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+mod common;
 
 use gatewatch::enrich::lists::SiteLists;
 use gatewatch::enrich::{EnrichSources, SharedSources};
 use gatewatch::pipeline::{run_files, PipelineConfig};
-
-fn corpus(rel: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/corpus")
-        .join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "skipping: {} not found (../shared/corpus is absent)",
-            p.display()
-        );
-        None
-    }
-}
 
 fn events(files: &[PathBuf], sources: EnrichSources, workers: usize) -> Vec<serde_json::Value> {
     let config = PipelineConfig {
@@ -46,7 +33,7 @@ fn events(files: &[PathBuf], sources: EnrichSources, workers: usize) -> Vec<serd
 /// shows. A list naming the client's /24 labels exactly those flows.
 #[test]
 fn site_list_labels_the_far_end() {
-    let Some(vnc) = corpus("ndpi/pcap/vnc.pcap") else {
+    let Some(vnc) = common::corpus_file("enrich", "ndpi/pcap/vnc.pcap") else {
         return;
     };
     let dir = std::env::temp_dir().join(format!("gatewatch-enrich-{}", std::process::id()));
@@ -98,7 +85,7 @@ fn site_list_labels_the_far_end() {
 /// Anonymous-IP database, which does not list it, says "not anonymous".
 #[test]
 fn demo_geoip_on_the_far_end() {
-    let Some(vnc) = corpus("ndpi/pcap/vnc.pcap") else {
+    let Some(vnc) = common::corpus_file("enrich", "ndpi/pcap/vnc.pcap") else {
         return;
     };
     let opts = gatewatch::enrich::setup::EnrichOptions::default();

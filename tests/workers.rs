@@ -1,19 +1,11 @@
 //! The events of a run are the same, byte for byte and in the same order,
 //! whatever the number of workers.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+mod common;
 
 use gatewatch::pipeline::{run_files, PipelineConfig};
-
-fn corpus_root() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipping: {} not found", p.display());
-        None
-    }
-}
 
 fn run(files: &[PathBuf], workers: usize) -> Vec<u8> {
     let config = PipelineConfig {
@@ -30,7 +22,9 @@ fn run(files: &[PathBuf], workers: usize) -> Vec<u8> {
 /// files), with tunnels, VLANs, fragments, IPv6 and many flows.
 #[test]
 fn output_is_identical_for_1_to_4_workers() {
-    let Some(root) = corpus_root() else { return };
+    let Some(root) = common::shared_corpus("workers") else {
+        return;
+    };
     let files: Vec<PathBuf> = [
         "ndpi/pcap/vnc.pcap",
         "tcpdump/tests/802.1ad_QinQ.pcap",

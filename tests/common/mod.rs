@@ -27,6 +27,17 @@ pub fn shared_corpus(test: &str) -> Option<PathBuf> {
     }
 }
 
+/// One capture of `../shared/corpus`, `None` (with a message) when absent.
+pub fn corpus_file(test: &str, rel: &str) -> Option<PathBuf> {
+    let p = shared_corpus(test)?.join(rel);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("{test}: skipping: {} is absent", p.display());
+        None
+    }
+}
+
 /// Every file under `dir` (sorted), except the `expected/` outputs.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -16,6 +16,9 @@ done
 # Seeds: whole captures for the file parser, single frames for the others,
 # MaxMind's own good and bad databases and ours for the MMDB verifier.
 cp ../tests/pcap/*/input.pcap corpus/capture_file/ 2>/dev/null || true
+cp ../geoip/source/*.json corpus/geoip_build/ 2>/dev/null || true
+printf '\x00# vpn exits\n198.51.100.0/24 astrill\n2001:db8::/32\n' >corpus/site_list/seed-text
+printf '\x01network,label,source\n192.0.2.0/28,farm,"advisory, 2025"\n' >corpus/site_list/seed-csv
 if [ -d corpus/mmdb_verify ]; then
     cp ../geoip/*.mmdb corpus/mmdb_verify/ 2>/dev/null || true
     find ../../shared/maxmind-test-data -name '*.mmdb' -size -200k \

@@ -145,6 +145,22 @@ impl NetworkList {
         Ok(NetworkList::from_entries(name, path, entries))
     }
 
+    /// Parse a list held in memory (`csv` picks the format), as `load` does
+    /// with a file's text; the error is `(line, message)`.
+    pub fn parse(name: &str, text: &str, csv: bool) -> Result<NetworkList, (usize, String)> {
+        let name: Arc<str> = name.into();
+        let entries = if csv {
+            parse_csv(text, &name)
+        } else {
+            parse_text(text, &name)
+        }?;
+        Ok(NetworkList::from_entries(
+            name,
+            Path::new("<memory>"),
+            entries,
+        ))
+    }
+
     /// Build a list from networks held in memory (tests, config).
     pub fn from_networks(name: &str, networks: &[(IpNet, &str)]) -> NetworkList {
         let name: Arc<str> = name.into();

@@ -80,6 +80,10 @@ impl Anomalies {
     pub const PRE_BANNER_LINES: Self = Self(0x04);
     /// A name-list was cut to its cap in the owned record.
     pub const LIST_TRUNCATED: Self = Self(0x08);
+    /// The identification line holds NUL bytes (§4.2 allows printable
+    /// US-ASCII only; Cisco pads with NULs, suricata-verify bug-4903). The
+    /// owned record keeps the text before the first NUL, as tshark shows.
+    pub const NUL_IN_BANNER: Self = Self(0x10);
 
     pub fn contains(self, other: Anomalies) -> bool {
         self.0 & other.0 == other.0 && other.0 != 0
@@ -215,6 +219,9 @@ fn banner_line(stream: &[u8], start: usize, pre: usize) -> Result<Banner<'_>, Ss
     }
     if pre > 0 {
         anomalies.insert(Anomalies::PRE_BANNER_LINES);
+    }
+    if line.contains(&0) {
+        anomalies.insert(Anomalies::NUL_IN_BANNER);
     }
     // `SSH-protoversion-softwareversion`: both parts present.
     let after = line.get(BANNER_PREFIX.len()..).unwrap_or(&[]);

@@ -57,7 +57,8 @@ fn capped_string(b: &[u8], cap: usize, anomalies: &mut Anomalies) -> String {
 pub struct SshSideRecord {
     pub role: Role,
     /// The identification line without CR LF, capped at
-    /// [`MAX_BANNER_COPY`] bytes (raw: it may not be UTF-8).
+    /// [`MAX_BANNER_COPY`] bytes and cut at the first NUL (raw: it may not
+    /// be UTF-8).
     pub banner: Vec<u8>,
     /// [`Anomalies::LONG_BANNER`] tells the banner was capped.
     pub anomalies: Anomalies,
@@ -78,8 +79,10 @@ impl SshSideRecord {
         let start = parse_stream(stream)?;
         let line = start.banner.line();
         let mut anomalies = start.banner.anomalies();
-        let banner = line
-            .get(..line.len().min(MAX_BANNER_COPY))
+        // Text after a NUL is padding (see `Anomalies::NUL_IN_BANNER`).
+        let text = line.split(|&b| b == 0).next().unwrap_or(&[]);
+        let banner = text
+            .get(..text.len().min(MAX_BANNER_COPY))
             .unwrap_or(&[])
             .to_vec();
         let (kexinit, hassh, kexinit_error) = match start.kexinit {

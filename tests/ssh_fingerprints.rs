@@ -407,6 +407,7 @@ fn ssh_banners_and_hassh_agree_with_references() {
     let mut tally: BTreeMap<(bool, &'static str, Field), (usize, usize)> = BTreeMap::new();
     let mut diffs = Vec::new();
     let mut excused: BTreeMap<Field, usize> = BTreeMap::new();
+    let mut record_tally: BTreeMap<Field, (usize, usize)> = BTreeMap::new();
     for e in &expects {
         let Some(seen) = observed.get(&e.pcap) else {
             continue;
@@ -416,6 +417,27 @@ fn ssh_banners_and_hassh_agree_with_references() {
             .iter()
             .any(|s| s.value(e.field).is_some_and(|v| agrees(e, &v)));
         let ok = any != e.absent;
+        // The record the pipeline will emit carries one HASSH, picked by
+        // the flow's direction: check that the role is right as well.
+        if e.primary && e.field != Field::Banner {
+            let role = if e.field == Field::Hassh {
+                Role::Client
+            } else {
+                Role::Server
+            };
+            let rec_ok = cands.iter().any(|s| {
+                s.record
+                    .as_ref()
+                    .filter(|r| r.role == role)
+                    .and_then(|r| r.hassh.as_ref())
+                    .is_some_and(|h| agrees(e, &h.hash))
+            });
+            let t = record_tally.entry(e.field).or_default();
+            t.1 += 1;
+            if rec_ok {
+                t.0 += 1;
+            }
+        }
         let t = tally.entry((!e.primary, e.tool, e.field)).or_default();
         t.1 += 1;
         if ok {
@@ -458,6 +480,20 @@ fn ssh_banners_and_hassh_agree_with_references() {
         );
         if *n == ex || (*ok as f64) < 0.99 * ((n - ex) as f64) {
             failures.push(format!("{}: {ok}/{} below 99%", field.name(), n - ex));
+        }
+    }
+    for (field, (ok, n)) in &record_tally {
+        eprintln!(
+            "PRIMARY {} from SshSideRecord (role from flow direction): {ok}/{n}",
+            field.name()
+        );
+        let ex = excused.get(field).copied().unwrap_or(0);
+        if (*ok as f64) < 0.99 * (n.saturating_sub(ex) as f64) {
+            failures.push(format!(
+                "record {}: {ok}/{} below 99%",
+                field.name(),
+                n - ex
+            ));
         }
     }
     eprintln!("differences ({}):", diffs.len());

@@ -115,3 +115,60 @@ impl SshSideRecord {
         !matches!(self.kexinit_error, Some(SshError::Incomplete { .. }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::ssh::parser::tests::{curve25519_server_stream, unhex};
+
+    #[test]
+    fn server_record_from_corpus_stream() {
+        // zeek ssh_kex_curve25519.pcap: Zeek's ssh.log says server
+        // "SSH-2.0-OpenSSH_7.5"; tshark says hasshServer a95c22bf....
+        let s = curve25519_server_stream();
+        let r = SshSideRecord::from_stream(&s, Role::Server).unwrap();
+        assert_eq!(r.banner, b"SSH-2.0-OpenSSH_7.5");
+        let h = r.hassh.as_ref().unwrap();
+        assert_eq!(h.hash, "a95c22bf8e9b19ed0a5dc74bb2f9c613");
+        let l = r.kexinit.as_ref().unwrap();
+        assert_eq!(l.kex_algorithms, "curve25519-sha256");
+        assert_eq!(
+            l.server_host_key_algorithms,
+            "ssh-ed25519,ssh-ed25519-cert-v01@openssh.com"
+        );
+        assert!(r.is_final());
+        assert_eq!(r.kexinit_error, None);
+    }
+
+    #[test]
+    fn banner_only_record_waits_for_kexinit() {
+        let s = curve25519_server_stream();
+        let r = SshSideRecord::from_stream(s.get(..30).unwrap(), Role::Server).unwrap();
+        assert_eq!(r.banner, b"SSH-2.0-OpenSSH_7.5");
+        assert!(r.hassh.is_none());
+        assert!(!r.is_final());
+    }
+
+    #[test]
+    fn nul_padded_banner_is_cut_like_tshark() {
+        // suricata-verify bug-4903-01 frame 4 (first 40 of 122 NULs kept);
+        // tshark's ssh.protocol shows "SSH-1.99-Cisco_server-1.24 ".
+        let mut s = unhex("5353482d312e39392d436973636f5f7365727665722d312e323420");
+        s.extend_from_slice(&[0; 40]);
+        s.push(b'\n');
+        let r = SshSideRecord::from_stream(&s, Role::Server).unwrap();
+        assert_eq!(r.banner, b"SSH-1.99-Cisco_server-1.24 ");
+        assert!(r.anomalies.contains(Anomalies::NUL_IN_BANNER));
+        assert!(r.anomalies.contains(Anomalies::MISSING_CR));
+    }
+
+    #[test]
+    fn long_banner_is_capped() {
+        let mut s = b"SSH-2.0-x ".to_vec();
+        s.resize(1000, b'a');
+        s.extend_from_slice(b"\r\n");
+        let r = SshSideRecord::from_stream(&s, Role::Client).unwrap();
+        assert_eq!(r.banner.len(), MAX_BANNER_COPY);
+        assert!(r.anomalies.contains(Anomalies::LONG_BANNER));
+    }
+}

@@ -202,7 +202,20 @@ fn skip_line(stream: &[u8], at: usize) -> Result<usize, SshError> {
 
 fn banner_line(stream: &[u8], start: usize, pre: usize) -> Result<Banner<'_>, SshError> {
     let rest = stream.get(start..).unwrap_or(&[]);
-    let Some(lf) = rest.iter().position(|&b| b == LF) else {
+    // Only the first 8192 bytes are searched, so that the verdict on a
+    // prefix never changes from Malformed to Ok as the stream grows.
+    let window = rest
+        .get(..rest.len().min(MAX_PRE_BANNER_BYTES))
+        .unwrap_or(&[]);
+    let Some(lf) = window.iter().position(|&b| b == LF) else {
+        // A line this long is no identification string: give a verdict
+        // rather than wait for the flow's buffer to fill.
+        if rest.len() >= MAX_PRE_BANNER_BYTES {
+            return Err(SshError::Malformed {
+                what: "identification string (no LF in 8192 bytes)",
+                at: start,
+            });
+        }
         return Err(SshError::Incomplete { needed: 1 });
     };
     let with_cr = rest.get(..lf).unwrap_or(&[]);
@@ -650,6 +663,21 @@ pub(crate) mod tests {
             .unwrap()
             .anomalies()
             .contains(Anomalies::LONG_BANNER));
+    }
+
+    #[test]
+    fn endless_banner_line_is_malformed() {
+        let mut s = b"SSH-2.0-x ".to_vec();
+        s.resize(MAX_PRE_BANNER_BYTES - 1, b'a');
+        assert_eq!(parse_banner(&s), Err(SshError::Incomplete { needed: 1 }));
+        s.push(b'a');
+        assert_eq!(
+            parse_banner(&s),
+            Err(SshError::Malformed {
+                what: "identification string (no LF in 8192 bytes)",
+                at: 0
+            })
+        );
     }
 
     #[test]

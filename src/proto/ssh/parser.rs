@@ -39,9 +39,13 @@ impl std::error::Error for SshError {}
 /// Carriage Return and Line Feed."
 pub const MAX_BANNER_LEN: usize = 255;
 /// §6.1: "All implementations MUST be able to process packets with an
-/// uncompressed payload length of 35000 bytes or less"; we treat a larger
-/// `packet_length` as not SSH.
-pub const MAX_PACKET_LEN: u32 = 35_000;
+/// uncompressed payload length of 35000 bytes or less" — a floor, not a
+/// ceiling: larger packets are allowed, and real ones exist (a client that
+/// offers ~1000 algorithms sends a 40 KB KEXINIT, which OpenSSH, Zeek and
+/// tshark all accept). We take OpenSSH's own ceiling, 256 KiB
+/// (`PACKET_MAX_SIZE`), so that a peer cannot dodge HASSH with a large
+/// KEXINIT; a longer `packet_length` is not SSH.
+pub const MAX_PACKET_LEN: u32 = 256 * 1024;
 /// The identification string's fixed start.
 pub const BANNER_PREFIX: &[u8] = b"SSH-";
 /// Bytes of lines before the identification string we read through before
@@ -296,11 +300,11 @@ impl<'a> BinaryPacket<'a> {
         }
         if packet_length > MAX_PACKET_LEN {
             return Err(SshError::Malformed {
-                what: "binary packet (packet_length over 35000)",
+                what: "binary packet (packet_length over 256 KiB)",
                 at,
             });
         }
-        // Within 35000, so the cast and sums cannot overflow.
+        // Within 256 KiB, so the cast and sums cannot overflow.
         let wire_len = field::LENGTH_FIELD_LEN + packet_length as usize;
         if buf.len() < wire_len {
             return Err(SshError::Incomplete {
@@ -707,9 +711,15 @@ pub(crate) mod tests {
             s.extend_from_slice(pkt);
             parse_stream(&s).unwrap().kexinit.map(|_| ())
         };
+        // One byte over OpenSSH's 256 KiB ceiling: not SSH.
         assert!(matches!(
-            with(&35_001u32.to_be_bytes()),
+            with(&(256 * 1024 + 1u32).to_be_bytes()),
             Err(SshError::Malformed { at: 11, .. })
+        ));
+        // Over the RFC's 35000 floor but within the ceiling: wait for it.
+        assert!(matches!(
+            with(&40_552u32.to_be_bytes()),
+            Err(SshError::Incomplete { .. })
         ));
         assert!(matches!(
             with(&[0, 0, 0, 0, 9, 9]),

@@ -1,0 +1,90 @@
+//! JA3 and JA3S (Salesforce, BSD-3-Clause): the text
+//! `SSLVersion,Ciphers,Extensions,EllipticCurves,EllipticCurvePointFormats`
+//! (JA3S: `SSLVersion,Cipher,Extensions`), each value in decimal, list
+//! items joined by `-`, GREASE values (RFC 8701) removed, then MD5 in hex.
+//!
+//! The text goes into a caller-owned `String` so a flow can reuse it.
+
+use core::fmt::Write as _;
+
+use md5::{Digest, Md5};
+
+use super::parser::{is_grease, ClientHello, ServerHello};
+
+/// Write the JA3 text of `ch` into `out` (cleared first).
+pub fn ja3_string(ch: &ClientHello<'_>, out: &mut String) {
+    out.clear();
+    // "SSLVersion" is the ClientHello's legacy version, not the record's.
+    push_num(out, ch.legacy_version.0);
+    out.push(',');
+    push_list(out, ch.cipher_suites().map(|c| c.0));
+    out.push(',');
+    push_list(out, ch.extensions().iter().map(|e| e.ty.0));
+    out.push(',');
+    push_list(
+        out,
+        ch.supported_groups().into_iter().flat_map(|g| g.iter()),
+    );
+    out.push(',');
+    push_list(
+        out,
+        ch.ec_point_formats()
+            .unwrap_or(&[])
+            .iter()
+            .map(|&f| u16::from(f)),
+    );
+}
+
+/// Write the JA3S text of `sh` into `out` (cleared first).
+pub fn ja3s_string(sh: &ServerHello<'_>, out: &mut String) {
+    out.clear();
+    push_num(out, sh.legacy_version.0);
+    out.push(',');
+    push_num(out, sh.cipher_suite.0);
+    out.push(',');
+    push_list(out, sh.extensions().iter().map(|e| e.ty.0));
+}
+
+/// MD5 of a JA3/JA3S text, as 32 lowercase hex digits.
+pub fn ja3_hash(text: &str) -> Ja3Hash {
+    let digest = Md5::digest(text.as_bytes());
+    let mut hex = [0u8; 32];
+    hex_into(&digest, &mut hex);
+    Ja3Hash(hex)
+}
+
+/// A JA3 or JA3S hash in lowercase hex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ja3Hash(pub [u8; 32]);
+
+impl Ja3Hash {
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.0).unwrap_or("")
+    }
+}
+
+/// Lowercase hex of `bytes` into `out` (stops at the shorter of the two).
+pub(crate) fn hex_into(bytes: &[u8], out: &mut [u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        if let [hi, lo] = pair {
+            *hi = HEX[usize::from(b >> 4)];
+            *lo = HEX[usize::from(b & 0x0f)];
+        }
+    }
+}
+
+fn push_num(out: &mut String, v: u16) {
+    let _ = write!(out, "{v}");
+}
+
+fn push_list(out: &mut String, values: impl Iterator<Item = u16>) {
+    let mut first = true;
+    for v in values.filter(|&v| !is_grease(v)) {
+        if !first {
+            out.push('-');
+        }
+        first = false;
+        push_num(out, v);
+    }
+}

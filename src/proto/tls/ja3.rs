@@ -88,3 +88,38 @@ fn push_list(out: &mut String, values: impl Iterator<Item = u16>) {
         push_num(out, v);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::tls::parser::{parse_client_hello, parse_server_hello};
+    use crate::proto::tls::samples::{hex, CHROME_CLIENT_HELLO, TLS13_SERVER_HELLO};
+
+    #[test]
+    fn ja3_of_chrome_matches_tshark() {
+        // tshark 4.0 `tls.handshake.ja3_full` / `ja3`, tls-sni.pcapng frame 1.
+        let stream = hex(CHROME_CLIENT_HELLO);
+        let mut scratch = Vec::new();
+        let ch = parse_client_hello(&stream, &mut scratch).unwrap();
+        let mut text = String::new();
+        ja3_string(&ch, &mut text);
+        assert_eq!(
+            text,
+            "771,4865-4866-4867-49195-49199-49196-49200-52393-52392-49171-49172-156-157-47-53,\
+             65281-51-45-5-17513-13-16-35-27-43-0-18-10-23-11-21,29-23-24,0"
+        );
+        assert_eq!(ja3_hash(&text).as_str(), "1c258ebef8eee2dfa3df6d8d07285af9");
+    }
+
+    #[test]
+    fn ja3s_of_tls13_server_hello_matches_tshark() {
+        // tshark 4.0 `tls.handshake.ja3s_full` / `ja3s`, tls-handshake.pcapng frame 2.
+        let stream = hex(TLS13_SERVER_HELLO);
+        let mut scratch = Vec::new();
+        let sh = parse_server_hello(&stream, &mut scratch).unwrap();
+        let mut text = String::new();
+        ja3s_string(&sh, &mut text);
+        assert_eq!(text, "771,4865,51-43");
+        assert_eq!(ja3_hash(&text).as_str(), "eb1d94daa7e0344597e756a1fb6e7054");
+    }
+}

@@ -218,3 +218,57 @@ fn finish12(h: Sha256, out: &mut [u8]) {
     let digest = h.finalize();
     hex_into(digest.get(..6).unwrap_or(&[]), out);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::tls::parser::parse_client_hello;
+    use crate::proto::tls::samples::{hex, CHROME_CLIENT_HELLO};
+
+    #[test]
+    fn ja4_of_chrome_matches_foxio() {
+        // FoxIO Rust 0.18.6 snapshot for tls-sni.pcapng, 192.168.1.168:50112.
+        let stream = hex(CHROME_CLIENT_HELLO);
+        let mut scratch = Vec::new();
+        let ch = parse_client_hello(&stream, &mut scratch).unwrap();
+        let mut sort = Vec::new();
+        assert_eq!(
+            ja4(&ch, Transport::Tcp, &mut sort).as_str(),
+            "t13d1516h2_8daaf6152771_e5627efa2ab1"
+        );
+    }
+
+    #[test]
+    fn alpn_rule_follows_the_spec() {
+        // JA4.md: non-alphanumeric first or last byte -> first hex char of
+        // the first byte and last hex char of the last byte ("0xab 0xcd"
+        // prints "ad"); ALPN "h2" prints "h2".
+        assert_eq!(alpn_of([0xab, 0xcd]), *b"ad");
+        assert_eq!(alpn_of(*b"h2"), *b"h2");
+        assert_eq!(alpn_of([b'h', 0xff]), *b"6f");
+        assert_eq!(alpn_of([b'-', b'2']), *b"22");
+    }
+
+    /// The ALPN chars of the Chrome hello with its first ALPN value ("h2")
+    /// replaced by two other bytes.
+    fn alpn_of(first: [u8; 2]) -> [u8; 2] {
+        let mut stream = hex(CHROME_CLIENT_HELLO);
+        // ALPN extension data: list length 12, then "h2" with length 2.
+        let at = stream
+            .windows(5)
+            .position(|w| w == [0x00, 0x0c, 0x02, b'h', b'2'])
+            .unwrap();
+        stream[at + 3..at + 5].copy_from_slice(&first);
+        let mut scratch = Vec::new();
+        let ch = parse_client_hello(&stream, &mut scratch).unwrap();
+        alpn_chars(&ch)
+    }
+
+    #[test]
+    fn counts_are_two_digits_capped_at_99() {
+        assert_eq!(two_digits(0), *b"00");
+        assert_eq!(two_digits(7), *b"07");
+        assert_eq!(two_digits(99), *b"99");
+        assert_eq!(two_digits(300), *b"99");
+    }
+}

@@ -14,6 +14,9 @@ pub mod ja4;
 pub mod parser;
 pub mod types;
 
+#[cfg(test)]
+mod samples;
+
 pub use parser::{
     first_hello, is_grease, parse_client_hello, parse_server_hello, AlpnList, ClientHello,
     Extension, Extensions, Handshake, Record, ServerHello, TlsError, U16List,

@@ -722,3 +722,177 @@ pub fn parse_server_hello<'a>(
     let hs = first_hello(stream, HandshakeType::SERVER_HELLO, scratch)?;
     ServerHello::parse(hs.body)
 }
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::proto::tls::samples::{hex, CHROME_CLIENT_HELLO, TLS13_SERVER_HELLO};
+
+    /// tshark 4.0, `tls-sni.pcapng` frame 1.
+    const CIPHERS: [u16; 16] = [
+        0xaaaa, 0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xc02c, 0xc030, 0xcca9, 0xcca8, 0xc013,
+        0xc014, 0x009c, 0x009d, 0x002f, 0x0035,
+    ];
+    const EXTENSIONS: [u16; 18] = [
+        39578, 65281, 51, 45, 5, 17513, 13, 16, 35, 27, 43, 0, 18, 10, 23, 11, 27242, 21,
+    ];
+    const SIG_ALGS: [u16; 8] = [
+        0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601,
+    ];
+    /// Record header (5) + handshake header (4).
+    const BODY_START: usize = 9;
+    const HANDSHAKE_LEN: usize = 4 + 508;
+
+    fn check_chrome(ch: &ClientHello<'_>) {
+        assert_eq!(ch.legacy_version, ProtocolVersion::TLS_1_2);
+        assert_eq!(ch.session_id.len(), 32);
+        let ciphers: Vec<u16> = ch.cipher_suites().map(|c| c.0).collect();
+        assert_eq!(ciphers, CIPHERS);
+        let exts: Vec<u16> = ch.extensions().iter().map(|e| e.ty.0).collect();
+        assert_eq!(exts, EXTENSIONS);
+        assert_eq!(ch.sni(), Some(&b"clientservices.googleapis.com"[..]));
+        let alpn: Vec<&[u8]> = ch.alpn().unwrap().iter().collect();
+        assert_eq!(alpn, [&b"h2"[..], b"http/1.1"]);
+        let versions: Vec<u16> = ch.supported_versions().unwrap().iter().collect();
+        assert_eq!(versions, [0x0a0a, 0x0304, 0x0303]);
+        let groups: Vec<u16> = ch.supported_groups().unwrap().iter().collect();
+        assert_eq!(groups, [0x0a0a, 0x001d, 0x0017, 0x0018]);
+        let sigs: Vec<u16> = ch.signature_algorithms().unwrap().iter().collect();
+        assert_eq!(sigs, SIG_ALGS);
+        assert_eq!(ch.ec_point_formats(), Some(&[0u8][..]));
+    }
+
+    #[test]
+    fn chrome_client_hello_in_one_record_is_borrowed() {
+        let stream = hex(CHROME_CLIENT_HELLO);
+        let mut scratch = Vec::new();
+        let hs = first_hello(&stream, HandshakeType::CLIENT_HELLO, &mut scratch).unwrap();
+        assert!(!hs.reassembled);
+        assert_eq!(hs.body.len(), 508);
+        assert_eq!(hs.body.as_ptr(), stream[BODY_START..].as_ptr());
+        check_chrome(&ClientHello::parse(hs.body).unwrap());
+    }
+
+    /// Re-frame the real handshake message into records of `sizes` bytes
+    /// (the rest in a last record), as a sender fragmenting it would.
+    fn reframe(stream: &[u8], sizes: &[usize]) -> Vec<u8> {
+        let msg = &stream[5..5 + HANDSHAKE_LEN];
+        let mut out = Vec::new();
+        let mut at = 0;
+        for &n in sizes
+            .iter()
+            .chain([&(HANDSHAKE_LEN - sizes.iter().sum::<usize>())])
+        {
+            out.extend_from_slice(&[22, 3, 1]);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+            out.extend_from_slice(&msg[at..at + n]);
+            at += n;
+        }
+        out
+    }
+
+    #[test]
+    fn client_hello_split_over_two_records_is_reassembled() {
+        let split = reframe(&hex(CHROME_CLIENT_HELLO), &[300]);
+        let mut scratch = Vec::new();
+        let hs = first_hello(&split, HandshakeType::CLIENT_HELLO, &mut scratch).unwrap();
+        assert!(hs.reassembled);
+        check_chrome(&ClientHello::parse(hs.body).unwrap());
+    }
+
+    #[test]
+    fn handshake_header_split_and_empty_record() {
+        // Header split after 2 bytes, then an empty record, then the rest.
+        let split = reframe(&hex(CHROME_CLIENT_HELLO), &[2, 0]);
+        let mut scratch = Vec::new();
+        let ch = parse_client_hello(&split, &mut scratch).unwrap();
+        check_chrome(&ch);
+    }
+
+    #[test]
+    fn every_short_prefix_is_incomplete() {
+        let split = reframe(&hex(CHROME_CLIENT_HELLO), &[300]);
+        let mut scratch = Vec::new();
+        for n in 0..split.len() {
+            match first_hello(&split[..n], HandshakeType::CLIENT_HELLO, &mut scratch) {
+                Err(TlsError::Incomplete { needed }) => assert!(needed > 0, "prefix {n}"),
+                other => panic!("prefix {n}: {other:?}"),
+            }
+        }
+        // The check for completeness comes before any copy.
+        assert!(scratch.is_empty());
+    }
+
+    #[test]
+    fn not_tls_and_wrong_message_are_malformed() {
+        let mut scratch = Vec::new();
+        let http = b"GET / HTTP/1.1\r\n\r\n";
+        assert_eq!(
+            first_hello(http, HandshakeType::CLIENT_HELLO, &mut scratch),
+            Err(TlsError::Malformed {
+                what: "record content type",
+                at: 0
+            })
+        );
+        let stream = hex(CHROME_CLIENT_HELLO);
+        assert!(matches!(
+            first_hello(&stream, HandshakeType::SERVER_HELLO, &mut scratch),
+            Err(TlsError::Malformed { at: 5, .. })
+        ));
+        // An alert record where the second fragment should be.
+        let mut split = reframe(&stream, &[300]);
+        split[5 + 300] = ContentType::ALERT.0;
+        assert_eq!(
+            first_hello(&split, HandshakeType::CLIENT_HELLO, &mut scratch),
+            Err(TlsError::Malformed {
+                what: "record content type (expected handshake)",
+                at: 305
+            })
+        );
+    }
+
+    #[test]
+    fn truncated_body_fields_are_malformed_with_offsets() {
+        let stream = hex(CHROME_CLIENT_HELLO);
+        let body = &stream[BODY_START..];
+        // Cut inside the cipher suites (which start at 2 + 32 + 1 + 32 = 67).
+        assert_eq!(
+            ClientHello::parse(&body[..70]),
+            Err(TlsError::Malformed {
+                what: "cipher_suites",
+                at: 69
+            })
+        );
+        // Every truncation fails cleanly (no panic), except at the end of
+        // the compression methods, where a TLS 1.2 hello may stop.
+        for n in 0..body.len() {
+            let _ = ClientHello::parse(&body[..n]);
+        }
+    }
+
+    #[test]
+    fn grease_values() {
+        // RFC 8701 §2 lists 0x0A0A, 0x1A1A, ..., 0xFAFA.
+        let grease: Vec<u16> = (0..=u16::MAX).filter(|&v| is_grease(v)).collect();
+        assert_eq!(grease.len(), 16);
+        assert_eq!(grease[0], 0x0a0a);
+        assert_eq!(grease[15], 0xfafa);
+        assert!(!is_grease(0x0a1a));
+        assert!(!is_grease(0x1301));
+    }
+
+    #[test]
+    fn tls13_server_hello() {
+        let stream = hex(TLS13_SERVER_HELLO);
+        let mut scratch = Vec::new();
+        let sh = parse_server_hello(&stream, &mut scratch).unwrap();
+        // tshark: version 0x0303, cipher 0x1301, extensions 51,43,
+        // supported_version 0x0304.
+        assert_eq!(sh.legacy_version, ProtocolVersion::TLS_1_2);
+        assert_eq!(sh.cipher_suite, CipherSuite(0x1301));
+        let exts: Vec<u16> = sh.extensions().iter().map(|e| e.ty.0).collect();
+        assert_eq!(exts, [51, 43]);
+        assert_eq!(sh.supported_version(), Some(ProtocolVersion::TLS_1_3));
+    }
+}

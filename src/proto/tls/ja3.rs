@@ -5,6 +5,8 @@
 //!
 //! The text goes into a caller-owned `String` so a flow can reuse it.
 
+#![deny(clippy::indexing_slicing)]
+
 use core::fmt::Write as _;
 
 use md5::{Digest, Md5};
@@ -63,14 +65,27 @@ impl Ja3Hash {
     }
 }
 
+impl core::fmt::Display for Ja3Hash {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Lowercase hex of `bytes` into `out` (stops at the shorter of the two).
 pub(crate) fn hex_into(bytes: &[u8], out: &mut [u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     for (b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
         if let [hi, lo] = pair {
-            *hi = HEX[usize::from(b >> 4)];
-            *lo = HEX[usize::from(b & 0x0f)];
+            *hi = nibble(b >> 4);
+            *lo = nibble(b & 0x0f);
         }
+    }
+}
+
+/// Lowercase hex digit of the low nibble of `n`.
+pub(crate) fn nibble(n: u8) -> u8 {
+    match n & 0x0f {
+        d @ 0..=9 => b'0' + d,
+        d => b'a' + (d - 10),
     }
 }
 

@@ -14,9 +14,11 @@
 //! input is streamed into SHA-256, so the only buffer is the caller's
 //! reusable sort scratch.
 
+#![deny(clippy::indexing_slicing)]
+
 use sha2::{Digest, Sha256};
 
-use super::ja3::hex_into;
+use super::ja3::{hex_into, nibble};
 use super::parser::{is_grease, ClientHello};
 use super::types::ExtensionType;
 
@@ -38,6 +40,12 @@ pub struct Ja4(pub [u8; JA4_LEN]);
 impl Ja4 {
     pub fn as_str(&self) -> &str {
         core::str::from_utf8(&self.0).unwrap_or("")
+    }
+}
+
+impl core::fmt::Display for Ja4 {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -136,11 +144,7 @@ fn alpn_chars(ch: &ClientHello<'_>) -> [u8; 2] {
     if b0.is_ascii_alphanumeric() && bn.is_ascii_alphanumeric() {
         [b0, bn]
     } else {
-        let mut h0 = [0u8; 2];
-        let mut hn = [0u8; 2];
-        hex_into(&[b0], &mut h0);
-        hex_into(&[bn], &mut hn);
-        [h0[0], hn[1]]
+        [nibble(b0 >> 4), nibble(bn)]
     }
 }
 
@@ -220,6 +224,7 @@ fn finish12(h: Sha256, out: &mut [u8]) {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::proto::tls::parser::parse_client_hello;

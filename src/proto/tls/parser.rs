@@ -16,7 +16,9 @@ use super::types::{CipherSuite, ContentType, ExtensionType, HandshakeType, Proto
 /// caller can count causes without allocating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TlsError {
-    /// The prefix ends before the message: wait for at least `needed` more bytes.
+    /// The prefix ends before the message: wait for at least `needed` more
+    /// bytes (a lower bound: the rest of the record or header in hand; the
+    /// message may need further records).
     #[error("TLS: incomplete, need {needed} more bytes")]
     Incomplete { needed: usize },
     /// The bytes break the protocol: `what` names the field, `at` is its

@@ -108,7 +108,28 @@ fn push_list(out: &mut String, values: impl Iterator<Item = u16>) {
 mod tests {
     use super::*;
     use crate::proto::tls::parser::{parse_client_hello, parse_server_hello};
-    use crate::proto::tls::samples::{hex, CHROME_CLIENT_HELLO, TLS13_SERVER_HELLO};
+    use crate::proto::tls::samples::{
+        hex, CHROME_CLIENT_HELLO, TLS10_CLIENT_HELLO, TLS13_SERVER_HELLO,
+    };
+
+    #[test]
+    fn ja3_with_empty_lists_matches_tshark() {
+        // tshark 4.0, socks-https-example.pcap frame 8: no groups, no point
+        // formats, so the text ends with two empty fields.
+        let stream = hex(TLS10_CLIENT_HELLO);
+        let mut scratch = Vec::new();
+        let ch = parse_client_hello(&stream, &mut scratch).unwrap();
+        let mut text = String::new();
+        ja3_string(&ch, &mut text);
+        assert_eq!(
+            text,
+            "769,57-56-53-22-19-10-51-50-47-154-153-150-5-4-21-18-9-20-17-8-6-3-255,0,,"
+        );
+        assert_eq!(
+            ja3_hash(&text).to_string(),
+            "06a92bf69b367389d2feb0d70501ddfe"
+        );
+    }
 
     #[test]
     fn ja3_of_chrome_matches_tshark() {

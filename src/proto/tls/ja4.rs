@@ -228,7 +228,21 @@ fn finish12(h: Sha256, out: &mut [u8]) {
 mod tests {
     use super::*;
     use crate::proto::tls::parser::parse_client_hello;
-    use crate::proto::tls::samples::{hex, CHROME_CLIENT_HELLO};
+    use crate::proto::tls::samples::{hex, CHROME_CLIENT_HELLO, TLS10_CLIENT_HELLO};
+
+    #[test]
+    fn ja4_without_extensions_beyond_sni_matches_foxio() {
+        // FoxIO Rust 0.18.6 snapshot for socks-https-example.pcap: only SNI,
+        // so JA4_c hashes nothing and is all zeros.
+        let stream = hex(TLS10_CLIENT_HELLO);
+        let mut scratch = Vec::new();
+        let ch = parse_client_hello(&stream, &mut scratch).unwrap();
+        let mut sort = Vec::new();
+        assert_eq!(
+            ja4(&ch, Transport::Tcp, &mut sort).to_string(),
+            "t10d230100_6a57a6f57151_000000000000"
+        );
+    }
 
     #[test]
     fn ja4_of_chrome_matches_foxio() {

@@ -26,6 +26,15 @@ pub const TLS13_SERVER_HELLO: &str = concat!(
     "3a773d85ab6f3a87a151c130529785b41a4defb53184055957002b00020304",
 );
 
+/// `foxio-ja4/pcap/socks-https-example.pcap` frame 8: a TLS 1.0
+/// ClientHello sent after a SOCKS exchange, whose only extension is
+/// server_name (no signature algorithms, no ALPN).
+pub const TLS10_CLIENT_HELLO: &str = concat!(
+    "16030100730100006f0301529cbff829e8f23edf4bb09e1feaadd0131b7bc56eab3d7567b17e0374bd6b7500002e0039",
+    "0038003500160013000a00330032002f009a00990096000500040015001200090014001100080006000300ff01000018",
+    "00000014001200000f7777772e6578616d706c652e636f6d",
+);
+
 /// Decode a hex string (test data only).
 pub fn hex(s: &str) -> Vec<u8> {
     (0..s.len())

@@ -168,6 +168,10 @@ fn part_b(ch: &ClientHello<'_>, scratch: &mut Vec<u16>, out: &mut [u8]) {
 /// algorithms in the order that they appear ... If there are no signature
 /// algorithms in the hello packet, then the string ends without an
 /// underscore". An empty extension list hashes to zeros, as for JA4_b.
+///
+/// GREASE is dropped from the signature algorithms too ("ignore GREASE
+/// values anywhere it sees them"; FoxIO-LLC/ja4 issue #305: the reference
+/// Rust tool hashed them until after snapshot 0e54bc8, Python did not).
 fn part_c(ch: &ClientHello<'_>, scratch: &mut Vec<u16>, out: &mut [u8]) {
     scratch.clear();
     scratch.extend(

@@ -10,8 +10,13 @@
 //! to our hellos by `src`/`dst` (`ip:port`). QUIC hellos (`q` JA4 records,
 //! UDP records) are out of scope and counted as skipped. Agreement is
 //! printed per field with every difference; below 99% the test fails.
+//! Parsing and fingerprinting each hello must not allocate (a counting
+//! global allocator checks it).
 
 mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -24,7 +29,37 @@ use gatewatch::flow::table::{FlowConfig, FlowTable};
 use gatewatch::flow::Direction;
 use gatewatch::proto::tls::ja3::{ja3_hash, ja3_string};
 use gatewatch::proto::tls::ja4::{ja4, Transport};
+use gatewatch::proto::tls::parser::MAX_HELLO_LEN;
 use gatewatch::proto::tls::{parse_client_hello, TlsError};
+
+/// Counts this thread's allocations, to check that parsing a hello and
+/// computing its fingerprints into warmed-up buffers allocates nothing.
+struct CountingAlloc;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
 
 /// The error of a client stream whose first byte is not a TLS record.
 const NOT_TLS_AT_START: &str = "malformed record content type at offset 0";
@@ -75,9 +110,11 @@ fn scan_source<S: PacketSource + ?Sized>(src: &mut S) -> Found {
     let mut done: HashSet<u64> = HashSet::new();
     let mut pending: BTreeMap<u64, (String, TlsError)> = BTreeMap::new();
     let mut found = Found::new();
-    let mut scratch = Vec::new();
-    let mut sort = Vec::new();
-    let mut text = String::new();
+    // Buffers a flow would keep, sized once: the largest hello, the longest
+    // cipher list, a JA3 text of that many 5-digit numbers.
+    let mut scratch = Vec::with_capacity(MAX_HELLO_LEN);
+    let mut sort = Vec::with_capacity(1 << 15);
+    let mut text = String::with_capacity(1 << 18);
     while let Ok(Some(frame)) = src.next_frame() {
         let Some(pkt) = decoder.decode(&frame) else {
             continue;
@@ -102,12 +139,19 @@ fn scan_source<S: PacketSource + ?Sized>(src: &mut S) -> Found {
         );
         let id = flow.flow_id;
         let prefix = table.stream_prefix(v.flow, Direction::ToServer);
+        let before = allocations();
         let outcome = match parse_client_hello(prefix, &mut scratch) {
             Ok(ch) => {
                 ja3_string(&ch, &mut text);
+                let (fp, hash) = (ja4(&ch, Transport::Tcp, &mut sort), ja3_hash(&text));
+                assert_eq!(
+                    allocations(),
+                    before,
+                    "allocation while fingerprinting {key}"
+                );
                 Ok(Hello {
-                    ja4: ja4(&ch, Transport::Tcp, &mut sort).as_str().to_owned(),
-                    ja3: ja3_hash(&text).as_str().to_owned(),
+                    ja4: fp.to_string(),
+                    ja3: hash.to_string(),
                     ja3_string: text.clone(),
                     sni: ch.sni().map(|s| String::from_utf8_lossy(s).into_owned()),
                 })

@@ -2,3 +2,4 @@
 //! Each protocol gets its own folder here; they are fed the reassembled
 //! stream prefix of each TCP direction, or each datagram.
 pub mod ssh;
+pub mod tls;

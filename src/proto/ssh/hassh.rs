@@ -95,19 +95,8 @@ pub fn md5_hex(bytes: &[u8]) -> [u8; HASH_HEX_LEN] {
 }
 
 fn hex_lower(digest: &[u8; 16]) -> [u8; HASH_HEX_LEN] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0u8; HASH_HEX_LEN];
-    for (pair, byte) in out.chunks_exact_mut(2).zip(digest) {
-        let hi = DIGITS.get(usize::from(byte >> 4)).copied().unwrap_or(b'0');
-        let lo = DIGITS
-            .get(usize::from(byte & 0x0f))
-            .copied()
-            .unwrap_or(b'0');
-        if let [a, b] = pair {
-            *a = hi;
-            *b = lo;
-        }
-    }
+    crate::proto::hex::hex_into(digest, &mut out);
     out
 }
 

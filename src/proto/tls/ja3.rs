@@ -12,6 +12,7 @@ use core::fmt::Write as _;
 use md5::{Digest, Md5};
 
 use super::parser::{is_grease, ClientHello, ServerHello};
+use crate::proto::hex::hex_into;
 
 /// Write the JA3 text of `ch` into `out` (cleared first).
 pub fn ja3_string(ch: &ClientHello<'_>, out: &mut String) {
@@ -68,24 +69,6 @@ impl Ja3Hash {
 impl core::fmt::Display for Ja3Hash {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// Lowercase hex of `bytes` into `out` (stops at the shorter of the two).
-pub(crate) fn hex_into(bytes: &[u8], out: &mut [u8]) {
-    for (b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
-        if let [hi, lo] = pair {
-            *hi = nibble(b >> 4);
-            *lo = nibble(b & 0x0f);
-        }
-    }
-}
-
-/// Lowercase hex digit of the low nibble of `n`.
-pub(crate) fn nibble(n: u8) -> u8 {
-    match n & 0x0f {
-        d @ 0..=9 => b'0' + d,
-        d => b'a' + (d - 10),
     }
 }
 

@@ -18,9 +18,9 @@
 
 use sha2::{Digest, Sha256};
 
-use super::ja3::{hex_into, nibble};
 use super::parser::{is_grease, ClientHello};
 use super::types::ExtensionType;
+use crate::proto::hex::{hex_into, nibble};
 
 /// Length of a JA4 fingerprint.
 pub const JA4_LEN: usize = 36;

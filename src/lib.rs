@@ -23,3 +23,6 @@ pub mod output;
 pub mod pipeline;
 pub mod proto;
 pub mod site;
+
+#[cfg(test)]
+mod testutil;

@@ -232,10 +232,7 @@ mod tests {
     const ISN: u32 = 3_928_065_543;
 
     fn hello() -> Vec<u8> {
-        (0..HELLO_HEX.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&HELLO_HEX[i..i + 2], 16).unwrap())
-            .collect()
+        crate::testutil::hex(HELLO_HEX)
     }
 
     fn budget(prefix: usize) -> Budget {

@@ -606,6 +606,7 @@ mod tests {
     use super::*;
     use crate::decode::tcp_flags::{ACK, FIN, PSH, RST, SYN};
     use crate::flow::tcp::anomaly;
+    use crate::testutil::hex;
     use std::net::IpAddr;
 
     const S: i64 = 1_000_000_000;
@@ -694,13 +695,6 @@ mod tests {
 
     fn table() -> FlowTable {
         FlowTable::new(FlowConfig::default())
-    }
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
     }
 
     // zeek/traces/tls/ssl.v3.pcap frames 1-4, values from tshark 4.0

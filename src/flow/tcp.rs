@@ -306,13 +306,7 @@ impl TcpState {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::testutil::hex;
 
     // Expected values below are tshark 4.0's `tcp.options.mss_val`,
     // `tcp.options.wscale.shift`, `tcp.option_kind`, `ip.ttl` and

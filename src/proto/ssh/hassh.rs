@@ -133,10 +133,9 @@ impl Hassh {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::ssh::parser::tests::{
-        curve25519_server_stream, unhex, DH_GROUP18_CLIENT_KEXINIT,
-    };
+    use crate::proto::ssh::parser::tests::{curve25519_server_stream, DH_GROUP18_CLIENT_KEXINIT};
     use crate::proto::ssh::parser::{parse_kexinit, parse_stream};
+    use crate::testutil::hex;
 
     #[test]
     fn hassh_server_matches_tshark() {
@@ -155,7 +154,7 @@ mod tests {
     #[test]
     fn hassh_client_matches_tshark() {
         // tshark ssh.kex.hassh(_algorithms), frame 8.
-        let p = unhex(DH_GROUP18_CLIENT_KEXINIT);
+        let p = hex(DH_GROUP18_CLIENT_KEXINIT);
         let k = parse_kexinit(&p, 0).unwrap();
         let h = Hassh::new(&k, Role::Client, 4096);
         assert_eq!(
@@ -171,7 +170,7 @@ mod tests {
 
     #[test]
     fn capped_string_keeps_the_full_hash() {
-        let p = unhex(DH_GROUP18_CLIENT_KEXINIT);
+        let p = hex(DH_GROUP18_CLIENT_KEXINIT);
         let k = parse_kexinit(&p, 0).unwrap();
         let h = Hassh::new(&k, Role::Client, 10);
         assert_eq!(h.string, "diffie-hel");

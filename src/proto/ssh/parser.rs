@@ -512,12 +512,7 @@ pub fn parse_stream(stream: &[u8]) -> Result<SshStart<'_>, SshError> {
 pub(crate) mod tests {
     use super::*;
 
-    pub(crate) fn unhex(s: &str) -> Vec<u8> {
-        let s: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-        s.chunks(2)
-            .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
-            .collect()
-    }
+    use crate::testutil::hex;
 
     /// zeek/traces/ssh/ssh_kex_curve25519.pcap, server 192.168.1.32:22:
     /// frame 6 (banner, seq 1) then frame 9 (KEXINIT, seq 22).
@@ -544,8 +539,8 @@ pub(crate) mod tests {
 00000000000000";
 
     pub(crate) fn curve25519_server_stream() -> Vec<u8> {
-        let mut s = unhex(CURVE25519_SERVER_BANNER);
-        s.extend(unhex(CURVE25519_SERVER_KEXINIT));
+        let mut s = hex(CURVE25519_SERVER_BANNER);
+        s.extend(hex(CURVE25519_SERVER_KEXINIT));
         s
     }
 
@@ -561,10 +556,7 @@ pub(crate) mod tests {
         assert_eq!(start.banner.anomalies(), Anomalies::default());
         let k = start.kexinit.unwrap();
         // tshark: ssh.cookie, ssh.*_algorithms, ssh.first_kex_packet_follows.
-        assert_eq!(
-            k.cookie,
-            unhex("e8319eeb1d39d67866339be8d9269b56").as_slice()
-        );
+        assert_eq!(k.cookie, hex("e8319eeb1d39d67866339be8d9269b56").as_slice());
         assert_eq!(k.kex_algorithms.as_bytes(), b"curve25519-sha256");
         assert_eq!(
             k.server_host_key_algorithms.as_bytes(),
@@ -593,7 +585,7 @@ pub(crate) mod tests {
     #[test]
     fn binary_packet_lengths_match_tshark() {
         // tshark: ssh.packet_length 292, ssh.padding_length 10.
-        let p = unhex(CURVE25519_SERVER_KEXINIT);
+        let p = hex(CURVE25519_SERVER_KEXINIT);
         let pkt = BinaryPacket::new_checked(&p, 0).unwrap();
         assert_eq!(pkt.wire_len(), 4 + 292);
         assert_eq!(pkt.payload().len(), 292 - 1 - 10);
@@ -622,7 +614,7 @@ pub(crate) mod tests {
         // The shape of zeek's server-pre-banner-data.pcap (ASCII art, then
         // the banner; frame 12's banner bytes).
         let mut s = b" ___\n< Hi stranger >\n\n".to_vec();
-        s.extend(unhex(
+        s.extend(hex(
             "5353482d322e302d4f70656e5353485f392e3270312044656269616e2d322b646562313275350d0a",
         ));
         let b = parse_banner(&s).unwrap();

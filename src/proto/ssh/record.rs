@@ -119,7 +119,8 @@ impl SshSideRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::ssh::parser::tests::{curve25519_server_stream, unhex};
+    use crate::proto::ssh::parser::tests::curve25519_server_stream;
+    use crate::testutil::hex;
 
     #[test]
     fn server_record_from_corpus_stream() {
@@ -153,7 +154,7 @@ mod tests {
     fn nul_padded_banner_is_cut_like_tshark() {
         // suricata-verify bug-4903-01 frame 4 (first 40 of 122 NULs kept);
         // tshark's ssh.protocol shows "SSH-1.99-Cisco_server-1.24 ".
-        let mut s = unhex("5353482d312e39392d436973636f5f7365727665722d312e323420");
+        let mut s = hex("5353482d312e39392d436973636f5f7365727665722d312e323420");
         s.extend_from_slice(&[0; 40]);
         s.push(b'\n');
         let r = SshSideRecord::from_stream(&s, Role::Server).unwrap();

@@ -91,9 +91,8 @@ fn push_list(out: &mut String, values: impl Iterator<Item = u16>) {
 mod tests {
     use super::*;
     use crate::proto::tls::parser::{parse_client_hello, parse_server_hello};
-    use crate::proto::tls::samples::{
-        hex, CHROME_CLIENT_HELLO, TLS10_CLIENT_HELLO, TLS13_SERVER_HELLO,
-    };
+    use crate::proto::tls::samples::{CHROME_CLIENT_HELLO, TLS10_CLIENT_HELLO, TLS13_SERVER_HELLO};
+    use crate::testutil::hex;
 
     #[test]
     fn ja3_with_empty_lists_matches_tshark() {

@@ -232,7 +232,8 @@ fn finish12(h: Sha256, out: &mut [u8]) {
 mod tests {
     use super::*;
     use crate::proto::tls::parser::parse_client_hello;
-    use crate::proto::tls::samples::{hex, CHROME_CLIENT_HELLO, TLS10_CLIENT_HELLO};
+    use crate::proto::tls::samples::{CHROME_CLIENT_HELLO, TLS10_CLIENT_HELLO};
+    use crate::testutil::hex;
 
     #[test]
     fn ja4_without_extensions_beyond_sni_matches_foxio() {

@@ -729,7 +729,8 @@ pub fn parse_server_hello<'a>(
 #[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
-    use crate::proto::tls::samples::{hex, CHROME_CLIENT_HELLO, TLS13_SERVER_HELLO};
+    use crate::proto::tls::samples::{CHROME_CLIENT_HELLO, TLS13_SERVER_HELLO};
+    use crate::testutil::hex;
 
     /// tshark 4.0, `tls-sni.pcapng` frame 1.
     const CIPHERS: [u16; 16] = [

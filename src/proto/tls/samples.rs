@@ -34,11 +34,3 @@ pub const TLS10_CLIENT_HELLO: &str = concat!(
     "0038003500160013000a00330032002f009a00990096000500040015001200090014001100080006000300ff01000018",
     "00000014001200000f7777772e6578616d706c652e636f6d",
 );
-
-/// Decode a hex string (test data only).
-pub fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}

@@ -21,6 +21,7 @@ pub mod enrich;
 pub mod flow;
 pub mod output;
 pub mod pipeline;
+mod prefix;
 pub mod proto;
 pub mod site;
 

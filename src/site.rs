@@ -5,13 +5,15 @@
 //! shared (carrier-grade NAT) space, RFC 4193 unique local IPv6, loopback and
 //! link-local. `--site-net` adds the site's public ranges.
 //!
-//! Lookup: networks are grouped by prefix length; each group is a sorted,
-//! deduplicated list of network addresses. `contains` masks the address once
-//! per distinct length and binary-searches the group, so a lookup costs
-//! `lengths x log(networks)` comparisons and never allocates. IPv4-mapped
-//! IPv6 addresses (`::ffff:a.b.c.d`) are looked up as the IPv4 address.
+//! Lookup: the shared [`PrefixTable`](crate::prefix::PrefixTable) (per
+//! prefix length, binary-searched; never allocates). IPv4-mapped IPv6
+//! addresses (`::ffff:a.b.c.d`) are looked up as the IPv4 address.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::prefix::PrefixTable;
 
 /// Where a flow goes relative to the site.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,60 +54,9 @@ pub const DEFAULT_SITE_NETWORKS: &[&str] = &[
 ];
 
 /// Networks of one address family, grouped by prefix length.
-#[derive(Debug, Clone, Default)]
-struct PrefixSet<T> {
-    /// `(prefix length, sorted unique network addresses)`, by length.
-    groups: Vec<(u8, Vec<T>)>,
-}
-
-impl<T: Copy + Ord> PrefixSet<T> {
-    fn insert(&mut self, len: u8, network: T) {
-        let at = match self.groups.binary_search_by_key(&len, |g| g.0) {
-            Ok(i) => i,
-            Err(i) => {
-                self.groups.insert(i, (len, Vec::new()));
-                i
-            }
-        };
-        if let Some((_, nets)) = self.groups.get_mut(at) {
-            if let Err(pos) = nets.binary_search(&network) {
-                nets.insert(pos, network);
-            }
-        }
-    }
-
-    fn contains(&self, mask: impl Fn(u8) -> T) -> bool {
-        self.groups
-            .iter()
-            .any(|(len, nets)| nets.binary_search(&mask(*len)).is_ok())
-    }
-
-    fn len(&self) -> usize {
-        self.groups.iter().map(|g| g.1.len()).sum()
-    }
-}
-
-fn mask_v4(addr: u32, len: u8) -> u32 {
-    match len {
-        0 => 0,
-        1..=31 => addr & (u32::MAX << (32 - u32::from(len))),
-        _ => addr,
-    }
-}
-
-fn mask_v6(addr: u128, len: u8) -> u128 {
-    match len {
-        0 => 0,
-        1..=127 => addr & (u128::MAX << (128 - u32::from(len))),
-        _ => addr,
-    }
-}
-
-/// The networks that belong to the site.
 #[derive(Debug, Clone)]
 pub struct SiteNetworks {
-    v4: PrefixSet<u32>,
-    v6: PrefixSet<u128>,
+    networks: PrefixTable<()>,
 }
 
 impl Default for SiteNetworks {
@@ -124,8 +75,7 @@ impl SiteNetworks {
     /// A site with no networks at all.
     pub fn empty() -> SiteNetworks {
         SiteNetworks {
-            v4: PrefixSet { groups: Vec::new() },
-            v6: PrefixSet { groups: Vec::new() },
+            networks: PrefixTable::default(),
         }
     }
 
@@ -161,35 +111,15 @@ impl SiteNetworks {
                 n
             }
         };
-        match addr {
-            IpAddr::V4(a) => self.v4.insert(len, mask_v4(u32::from(a), len)),
-            IpAddr::V6(a) => match (a.to_ipv4_mapped(), len.checked_sub(96)) {
-                (Some(v4), Some(len4)) => self.v4.insert(len4, mask_v4(u32::from(v4), len4)),
-                _ => self.v6.insert(len, mask_v6(u128::from(a), len)),
-            },
-        }
+        // The length was checked against the family just above.
+        let net = IpNet::new(addr, len).map_err(|e| e.to_string())?;
+        self.networks.insert(net, ());
         Ok(())
     }
 
     /// Is `addr` inside one of the site's networks?
     pub fn contains(&self, addr: IpAddr) -> bool {
-        match addr {
-            IpAddr::V4(a) => self.contains_v4(a),
-            IpAddr::V6(a) => match a.to_ipv4_mapped() {
-                Some(v4) => self.contains_v4(v4),
-                None => self.contains_v6(a),
-            },
-        }
-    }
-
-    fn contains_v4(&self, a: Ipv4Addr) -> bool {
-        let bits = u32::from(a);
-        self.v4.contains(|len| mask_v4(bits, len))
-    }
-
-    fn contains_v6(&self, a: Ipv6Addr) -> bool {
-        let bits = u128::from(a);
-        self.v6.contains(|len| mask_v6(bits, len))
+        self.networks.longest_match(addr).is_some()
     }
 
     /// The direction of a flow from `src` (its initiator) to `dst`.
@@ -215,7 +145,7 @@ impl SiteNetworks {
 
     /// How many distinct networks the site holds.
     pub fn len(&self) -> usize {
-        self.v4.len() + self.v6.len()
+        self.networks.len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -24,6 +24,8 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
+use crate::prefix::PrefixTable;
+
 /// Most networks one list may hold (bounds memory on a hostile file).
 pub const MAX_NETWORKS: usize = 4_000_000;
 /// Most attributes a CSV list may carry per network.
@@ -79,29 +81,15 @@ impl fmt::Display for ListError {
 
 impl std::error::Error for ListError {}
 
-#[derive(Debug, Clone)]
-struct Entry {
-    /// Network bits, left-aligned in a u128 (IPv4 as its 32 bits).
-    bits: u128,
-    label: Arc<str>,
-    attributes: Arc<[(String, String)]>,
-}
-
-/// Entries of one family and one prefix length, sorted by network bits.
-#[derive(Debug, Clone, Default)]
-struct Bucket {
-    len: u8,
-    entries: Vec<Entry>,
-}
+/// What one list entry says: its label and CSV attributes.
+type EntryValue = (Arc<str>, Arc<[(String, String)]>);
 
 /// One labelled list, ready for longest-prefix lookups.
 #[derive(Debug, Clone)]
 pub struct NetworkList {
     name: Arc<str>,
     path: PathBuf,
-    /// Buckets by prefix length, longest first, per family.
-    v4: Vec<Bucket>,
-    v6: Vec<Bucket>,
+    table: PrefixTable<EntryValue>,
     networks: usize,
     /// For `.mmdb` lists: the database answers instead of the buckets.
     mmdb: Option<Arc<crate::enrich::geoip::GeoDatabase>>,
@@ -129,8 +117,7 @@ impl NetworkList {
                 networks: db.node_count() as usize,
                 name,
                 path: path.to_path_buf(),
-                v4: Vec::new(),
-                v6: Vec::new(),
+                table: PrefixTable::default(),
                 mmdb: Some(Arc::new(db)),
             });
         }
@@ -174,43 +161,16 @@ impl NetworkList {
 
     fn from_entries(name: Arc<str>, path: &Path, entries: Vec<ParsedEntry>) -> NetworkList {
         let networks = entries.len();
-        let mut v4: Vec<Bucket> = Vec::new();
-        let mut v6: Vec<Bucket> = Vec::new();
-        for (net, label, attributes) in entries {
-            let (family, len, bits) = match net {
-                IpNet::V4(n) => (&mut v4, n.prefix_len(), u32::from(n.network()) as u128),
-                IpNet::V6(n) => (&mut v6, n.prefix_len(), u128::from(n.network())),
-            };
-            let bucket = match family.iter_mut().position(|b| b.len == len) {
-                Some(i) => &mut family[i],
-                None => {
-                    family.push(Bucket {
-                        len,
-                        entries: Vec::new(),
-                    });
-                    family.last_mut().expect("just pushed")
-                }
-            };
-            bucket.entries.push(Entry {
-                bits,
-                label,
-                attributes,
-            });
-        }
-        for family in [&mut v4, &mut v6] {
-            family.sort_by_key(|b| std::cmp::Reverse(b.len));
-            for b in family.iter_mut() {
-                // A later line for the same network replaces an earlier one.
-                b.entries.reverse();
-                b.entries.sort_by_key(|e| e.bits);
-                b.entries.dedup_by_key(|e| e.bits);
-            }
-        }
+        // A later line for the same network replaces an earlier one.
+        let table = PrefixTable::from_entries(
+            entries
+                .into_iter()
+                .map(|(net, label, attributes)| (net, (label, attributes))),
+        );
         NetworkList {
             name,
             path: path.to_path_buf(),
-            v4,
-            v6,
+            table,
             networks,
             mmdb: None,
         }
@@ -239,24 +199,13 @@ impl NetworkList {
         if let Some(db) = &self.mmdb {
             return self.lookup_mmdb(db, addr);
         }
-        let addr = canonical(addr);
-        let (family, width, value) = match addr {
-            IpAddr::V4(a) => (&self.v4, 32u32, u32::from(a) as u128),
-            IpAddr::V6(a) => (&self.v6, 128u32, u128::from(a)),
-        };
-        for bucket in family {
-            let bits = mask(value, u32::from(bucket.len), width);
-            if let Ok(i) = bucket.entries.binary_search_by_key(&bits, |e| e.bits) {
-                let e = &bucket.entries[i];
-                return Some(LabelMatch {
-                    list: self.name.clone(),
-                    label: e.label.clone(),
-                    network: format_net(e.bits, bucket.len, width),
-                    attributes: e.attributes.clone(),
-                });
-            }
-        }
-        None
+        let (network, (label, attributes)) = self.table.longest_match(addr)?;
+        Some(LabelMatch {
+            list: self.name.clone(),
+            label: label.clone(),
+            network: network.to_string(),
+            attributes: attributes.clone(),
+        })
     }
 }
 
@@ -298,32 +247,6 @@ impl NetworkList {
 }
 
 type ParsedEntry = (IpNet, Arc<str>, Arc<[(String, String)]>);
-
-/// IPv4-mapped IPv6 addresses are looked up as IPv4.
-fn canonical(addr: IpAddr) -> IpAddr {
-    match addr {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
-/// Keep the top `len` bits of a `width`-bit value.
-fn mask(value: u128, len: u32, width: u32) -> u128 {
-    if len == 0 {
-        0
-    } else {
-        let shift = width - len.min(width);
-        (value >> shift) << shift
-    }
-}
-
-fn format_net(bits: u128, len: u8, width: u32) -> String {
-    if width == 32 {
-        format!("{}/{len}", std::net::Ipv4Addr::from(bits as u32))
-    } else {
-        format!("{}/{len}", std::net::Ipv6Addr::from(bits))
-    }
-}
 
 /// A network field: CIDR or a bare address. Host bits below the prefix are
 /// cleared (`10.1.2.3/8` means 10.0.0.0/8), as routers read such entries.

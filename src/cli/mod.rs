@@ -165,7 +165,7 @@ pub struct AnalyzeArgs {
     pub max_flows: usize,
 
     /// Bytes of each TCP direction reassembled for the dissectors.
-    #[arg(long, value_name = "BYTES", default_value_t = 4096)]
+    #[arg(long, value_name = "BYTES", default_value_t = 16384)]
     pub stream_prefix: usize,
 
     /// Bytes all stream prefixes may hold together (all workers).

@@ -153,10 +153,11 @@ pub struct TcpSummary {
     pub anomalies: u16,
 }
 
-/// Per-flow state of the protocol dissectors (filled in by `proto`; empty
-/// for now). Reached through `FlowTable::flow_mut`.
+/// Per-flow state of the protocol dissectors, created at the flow's first
+/// payload (one allocation per flow, never per packet). Reached through
+/// `FlowTable::app_parts`.
 #[derive(Debug, Default)]
-pub struct AppSlot {}
+pub struct AppSlot(pub Option<Box<crate::proto::AppState>>);
 
 /// The owned record of a finished (or flushed) flow.
 #[derive(Debug, Clone, PartialEq)]
@@ -178,6 +179,8 @@ pub struct FlowSummary {
     pub tcp: Option<TcpSummary>,
     /// Outer layers of the flow's first packet, outermost first.
     pub tunnel: TunnelStack,
+    /// What the dissectors learned (`None` when nothing).
+    pub app: Option<Box<crate::proto::AppSummary>>,
 }
 
 pub mod key;

@@ -82,7 +82,7 @@ impl Default for FlowConfig {
         FlowConfig {
             capacity: 262_144,
             timeouts: Timeouts::default(),
-            stream_prefix_bytes: 4096,
+            stream_prefix_bytes: 16384,
             reassembly_memcap: 256 << 20,
         }
     }
@@ -213,6 +213,11 @@ impl Flow {
             reason,
             tcp: self.tcp.as_ref().map(TcpState::summary),
             tunnel: self.tunnel,
+            app: self
+                .app
+                .0
+                .map(|state| Box::new(state.finish()))
+                .filter(|s| !s.is_empty()),
         }
     }
 }
@@ -553,6 +558,23 @@ impl FlowTable {
     /// A live flow, for the dissectors' [`AppSlot`].
     pub fn flow_mut(&mut self, h: FlowHandle) -> Option<&mut Flow> {
         self.slots.get_mut(h.0 as usize).and_then(Option::as_mut)
+    }
+
+    /// What a dissector works with, borrowed together: the flow's
+    /// application slot, the contiguous prefix of `dir` (empty for UDP) and
+    /// the flow's oriented endpoints.
+    pub fn app_parts(
+        &mut self,
+        h: FlowHandle,
+        dir: Direction,
+    ) -> Option<(&mut AppSlot, &[u8], &FlowEndpoints)> {
+        let f = self.slots.get_mut(h.0 as usize)?.as_mut()?;
+        let prefix = f
+            .tcp
+            .as_ref()
+            .and_then(|t| t.streams.get(dir.index()))
+            .map_or(&[][..], |s| s.contiguous());
+        Some((&mut f.app, prefix, &f.endpoints))
     }
 
     /// The contiguous reassembled prefix of one direction of a TCP flow.

@@ -35,6 +35,19 @@ pub(super) fn write_flow_event(
     site: &SiteNetworks,
     remote: Option<Remote<'_>>,
 ) {
+    write_event(buf, b"flow", flow, site, remote, None);
+}
+
+/// A `flow` event, or (with `remote_access`) the `session` event that
+/// shares its fields.
+pub(super) fn write_event(
+    buf: &mut Vec<u8>,
+    event_type: &[u8],
+    flow: &FlowSummary,
+    site: &SiteNetworks,
+    remote: Option<Remote<'_>>,
+    remote_access: Option<&crate::proto::RemoteAccess>,
+) {
     let ep = &flow.endpoints;
     let ports = has_ports(ep.ip_proto);
     let icmp = matches!(ep.ip_proto, ip_proto::ICMP | ip_proto::ICMPV6);
@@ -46,7 +59,9 @@ pub(super) fn write_flow_event(
     time(buf, flow.end);
     buf.extend_from_slice(b",\"flow_id\":");
     uint(buf, flow.flow_id);
-    buf.extend_from_slice(b",\"event_type\":\"flow\"");
+    buf.extend_from_slice(b",\"event_type\":\"");
+    buf.extend_from_slice(event_type);
+    buf.push(b'"');
     if ep.vlan != [0, 0] {
         // Outermost first, absent (zero) tags left out.
         buf.extend_from_slice(b",\"vlan\":[");
@@ -95,12 +110,21 @@ pub(super) fn write_flow_event(
         buf,
         site.direction(ep.src_ip, ep.dst_ip).as_str().as_bytes(),
     );
+    if let Some(app) = flow.app.as_deref() {
+        super::app_json::app_proto_field(buf, app);
+    }
+    if let Some(ra) = remote_access {
+        super::app_json::remote_access_field(buf, ra);
+    }
     flow_part(buf, flow);
     if let Some(t) = &flow.tcp {
         tcp_part(buf, t, flow.initiator_from_syn);
     }
     if !flow.tunnel.is_empty() {
         tunnel_part(buf, &flow.tunnel);
+    }
+    if let Some(app) = flow.app.as_deref() {
+        super::app_json::app_objects(buf, app);
     }
     if let Some(r) = remote {
         remote_part(buf, r);

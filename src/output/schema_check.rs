@@ -27,7 +27,45 @@ const ANNOTATIONS: &[&str] = &[
 pub const EVENT_SCHEMAS: &[(&str, &str)] = &[
     ("flow", include_str!("../../schema/flow.json")),
     ("stats", include_str!("../../schema/stats.json")),
+    ("session", include_str!("../../schema/session.json")),
+    ("anomaly", include_str!("../../schema/anomaly.json")),
 ];
+
+/// Schemas whose `$defs` every event schema may use: the flow's parts (one
+/// place for `geo`, `tcp`...) and the application parts.
+pub const SHARED_DEFS: &[(&str, &str)] = &[
+    ("flow.json", include_str!("../../schema/flow.json")),
+    ("app.json", include_str!("../../schema/app.json")),
+];
+
+/// The schema of `kind` with the shared `$defs` merged in (its own
+/// definitions win).
+pub fn event_schema(kind: &str) -> Result<Value, String> {
+    let (_, text) = EVENT_SCHEMAS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .ok_or_else(|| format!("no schema for event_type {kind:?}"))?;
+    let mut schema: Value =
+        serde_json::from_str(text).map_err(|e| format!("schema/{kind}.json: {e}"))?;
+    let root = schema
+        .as_object_mut()
+        .ok_or_else(|| format!("schema/{kind}.json: not an object"))?;
+    let mut defs = root
+        .remove("$defs")
+        .and_then(|d| d.as_object().cloned())
+        .unwrap_or_default();
+    for (file, text) in SHARED_DEFS {
+        let shared: Value =
+            serde_json::from_str(text).map_err(|e| format!("schema/{file}: {e}"))?;
+        if let Some(d) = shared.get("$defs").and_then(Value::as_object) {
+            for (name, def) in d {
+                defs.entry(name.clone()).or_insert_with(|| def.clone());
+            }
+        }
+    }
+    root.insert("$defs".into(), Value::Object(defs));
+    Ok(schema)
+}
 
 /// Validate one emitted JSON line against the schema of its `event_type`.
 pub fn validate_event_line(line: &str) -> Result<(), String> {
@@ -36,12 +74,7 @@ pub fn validate_event_line(line: &str) -> Result<(), String> {
         .get("event_type")
         .and_then(Value::as_str)
         .ok_or_else(|| format!("no event_type: {line}"))?;
-    let (_, text) = EVENT_SCHEMAS
-        .iter()
-        .find(|(k, _)| *k == kind)
-        .ok_or_else(|| format!("no schema for event_type {kind:?}"))?;
-    let schema: Value =
-        serde_json::from_str(text).map_err(|e| format!("schema/{kind}.json: {e}"))?;
+    let schema = event_schema(kind)?;
     validate(&schema, &event).map_err(|e| format!("{kind} event: {e}: {line}"))
 }
 

@@ -417,6 +417,7 @@ mod tests {
             ]),
             tcp: r.chance().then(|| tcp(r)),
             tunnel,
+            app: None,
         }
     }
 

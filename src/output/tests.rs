@@ -98,6 +98,7 @@ fn tls_flow() -> FlowSummary {
             anomalies: 0,
         }),
         tunnel: TunnelStack::new(),
+        app: None,
     }
 }
 
@@ -236,6 +237,7 @@ fn vxlan_icmp_flow() -> FlowSummary {
         reason: EndReason::Shutdown,
         tcp: None,
         tunnel,
+        app: None,
     }
 }
 

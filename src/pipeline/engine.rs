@@ -12,11 +12,13 @@
 
 use crate::capture::{Frame, Timestamp};
 use crate::decode::Decoder;
+use crate::decode::{Packet, Transport};
 use crate::enrich::Enricher;
-use crate::flow::table::FlowTable;
-use crate::flow::FlowSummary;
+use crate::flow::table::{FlowTable, PacketVerdict};
+use crate::flow::{Direction, FlowSummary};
 use crate::output;
 use crate::pipeline::{EventKey, KeyedEvent, PipelineConfig};
+use crate::proto::FlowCx;
 use crate::site::SiteNetworks;
 
 /// Phase of an event within one sequence step: expiries found by a tick come
@@ -66,8 +68,11 @@ impl Engine {
         let Some(pkt) = &decoded else {
             return;
         };
-        // Issue 3: the dissectors take the verdict from here.
-        let _verdict = self.table.update(pkt, &mut self.finished);
+        if let Some(verdict) = self.table.update(pkt, &mut self.finished) {
+            if !pkt.payload.is_empty() {
+                dissect(&mut self.table, verdict, pkt);
+            }
+        }
         self.emit_finished(seq, PHASE_PACKET);
     }
 
@@ -114,7 +119,12 @@ impl Engine {
         }
         self.finished
             .sort_unstable_by_key(|f| (f.flow_id, f.start, f.endpoints.src_port));
-        for flow in self.finished.drain(..) {
+        for mut flow in self.finished.drain(..) {
+            if let Some(app) = flow.app.as_deref_mut() {
+                if app.remote_access.is_none() {
+                    app.remote_access = crate::proto::classify::by_protocol(app);
+                }
+            }
             let mut line = Vec::with_capacity(512);
             let ep = &flow.endpoints;
             // Once per flow, from the worker's cache: never per packet.
@@ -129,6 +139,8 @@ impl Engine {
                 .as_ref()
                 .map(|(ip, info)| output::Remote { ip: *ip, info });
             output::write_flow_event_enriched(&mut line, &flow, &self.site, remote);
+            output::app_json::write_session_event(&mut line, &flow, &self.site, remote);
+            output::app_json::write_anomaly_events(&mut line, &flow, &self.site);
             self.events.push(KeyedEvent {
                 key: EventKey {
                     seq,
@@ -137,6 +149,42 @@ impl Engine {
                 },
                 line,
             });
+        }
+    }
+}
+
+/// Show a packet with payload to its flow's dissectors, and free the
+/// stream buffers they no longer want.
+fn dissect(table: &mut FlowTable, v: PacketVerdict, pkt: &Packet<'_>) {
+    let Some((slot, prefix, ep)) = table.app_parts(v.flow, v.dir) else {
+        return;
+    };
+    // One allocation per flow, at its first payload.
+    let state = slot.0.get_or_insert_with(Box::default);
+    if state.is_idle() {
+        return;
+    }
+    let cx = FlowCx {
+        src_port: ep.src_port,
+        dst_port: ep.dst_port,
+        ip_proto: ep.ip_proto,
+    };
+    let mut release = [false; 2];
+    match pkt.transport {
+        Transport::Tcp(_) if v.stream_grew => {
+            let wants = state.on_stream(&cx, v.dir, prefix, pkt.ts);
+            release = wants.keep.map(|k| !k);
+        }
+        Transport::Udp { .. } => state.on_datagram(&cx, v.dir, pkt.payload, pkt.ts),
+        _ => {}
+    }
+    state.on_packet(v.dir, pkt.payload.len(), pkt.ts);
+    for (dir, free) in [Direction::ToServer, Direction::ToClient]
+        .into_iter()
+        .zip(release)
+    {
+        if free {
+            table.release_prefix(v.flow, dir);
         }
     }
 }

@@ -19,6 +19,7 @@
 pub mod hassh;
 pub mod parser;
 pub mod record;
+pub mod stream;
 
 pub use hassh::{Hassh, Role};
 pub use parser::{
@@ -26,3 +27,4 @@ pub use parser::{
     MessageType, NameList, SshError, SshStart,
 };
 pub use record::{KexInitLists, SshSideRecord};
+pub use stream::{SshRecord, SshStream};

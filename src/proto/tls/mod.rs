@@ -12,6 +12,7 @@
 pub mod ja3;
 pub mod ja4;
 pub mod parser;
+pub mod stream;
 pub mod types;
 
 #[cfg(test)]
@@ -21,4 +22,5 @@ pub use parser::{
     first_hello, is_grease, parse_client_hello, parse_server_hello, AlpnList, ClientHello,
     Extension, Extensions, Handshake, Record, ServerHello, TlsError, U16List,
 };
+pub use stream::{TlsRecord, TlsStream};
 pub use types::{CipherSuite, ContentType, ExtensionType, HandshakeType, ProtocolVersion};

@@ -1,0 +1,44 @@
+//! Which flows are remote-access sessions, from the protocol alone: SSH is
+//! a remote shell, RDP and VNC remote desktops, the VPN protocols VPNs. The
+//! catalogue (issue 3's tool list) refines this with the product (AnyDesk,
+//! GlobalProtect...) from names, ports and fingerprints.
+
+use super::app::{AppProto, AppSummary, RemoteAccess};
+
+/// The remote-access reading of a flow's protocol, if it is one.
+pub fn by_protocol(app: &AppSummary) -> Option<RemoteAccess> {
+    let (tool, category) = match app.app_proto? {
+        AppProto::Ssh => ("SSH", "remote-shell"),
+        AppProto::Rdp | AppProto::RdpUdp => ("RDP", "remote-desktop"),
+        AppProto::Vnc => ("VNC", "remote-desktop"),
+        AppProto::WireGuard => ("WireGuard", "vpn"),
+        AppProto::OpenVpn => ("OpenVPN", "vpn"),
+        AppProto::Ike => ("IPsec", "vpn"),
+        AppProto::L2tp => ("L2TP", "vpn"),
+        AppProto::Pptp => ("PPTP", "vpn"),
+        _ => return None,
+    };
+    Some(RemoteAccess {
+        tool: Some(tool.to_owned()),
+        category: Some(category),
+        evidence: vec![format!("protocol:{}", app.app_proto?.name())],
+        identity: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssh_is_a_remote_shell_and_tls_alone_is_not_a_session() {
+        let mut app = AppSummary::default();
+        app.set_proto(AppProto::Ssh);
+        let ra = by_protocol(&app).unwrap();
+        assert_eq!(ra.category, Some("remote-shell"));
+        assert_eq!(ra.evidence, ["protocol:ssh"]);
+        let mut tls = AppSummary::default();
+        tls.set_proto(AppProto::Tls);
+        assert_eq!(by_protocol(&tls), None);
+    }
+}

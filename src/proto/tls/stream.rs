@@ -1,0 +1,415 @@
+//! TLS over a TCP stream (or any stream that turns into TLS at a known
+//! offset: RDP after its X.224 negotiation, VNC's VeNCrypt): the state
+//! kept between feeds, and the owned [`TlsRecord`] a flow keeps.
+//!
+//! Each direction is parsed from its first TLS byte whenever its prefix
+//! grows; the parse is bounded by the prefix cap, and a direction is done
+//! once its hello was parsed or found malformed.
+
+use serde::Serialize;
+
+use super::ja3::{ja3_hash, ja3_string, ja3s_string};
+use super::ja4::{ja4, Transport};
+use super::parser::{ClientHello, ServerHello, TlsError};
+use super::types::{HandshakeType, ProtocolVersion};
+use crate::capture::Timestamp;
+use crate::flow::Direction;
+use crate::proto::app::{wire_text, AppSummary, FlowCx, Probe, Progress};
+
+/// Longest SNI kept (RFC 6066 §3: a DNS host name, at most 255 bytes).
+pub const MAX_SNI_LEN: usize = 255;
+/// Most ALPN protocols kept, and the longest of each.
+pub const MAX_ALPN: usize = 8;
+pub const MAX_ALPN_LEN: usize = 64;
+/// Most ClientHellos fingerprinted per flow (HelloRetryRequest gives two).
+pub const MAX_HELLOS: usize = 4;
+
+const LAYER: &str = "tls";
+
+/// The fingerprints and names of one ClientHello.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ClientHelloRecord {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alpn: Vec<String>,
+    pub ja3: String,
+    pub ja4: String,
+}
+
+/// What a flow's TLS handshake showed (the `tls` object of the events).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TlsRecord {
+    /// server_name of the first ClientHello (RFC 6066 §3), lossy UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    /// ALPN protocols the client offered (RFC 7301), in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alpn: Vec<String>,
+    /// The protocol version the server chose: `"TLS 1.3"`, `"TLS 1.2"`...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The cipher suite the server chose, as `0x1301`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cipher: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja3: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja3_string: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja3s: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja3s_string: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja4: Option<String>,
+    /// The leaf certificate's subject and issuer (TLS 1.2 and older show
+    /// them in clear).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_subject: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_issuer: Option<String>,
+    /// Every ClientHello of the flow when there were several
+    /// (HelloRetryRequest), the first included.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub client_hellos: Vec<ClientHelloRecord>,
+}
+
+impl TlsRecord {
+    /// Fill in the client fields from one ClientHello.
+    pub fn add_client_hello(&mut self, ch: &ClientHello<'_>, transport: Transport) {
+        let mut text = String::new();
+        ja3_string(ch, &mut text);
+        let hello = ClientHelloRecord {
+            sni: ch.sni().map(|s| wire_text(s, MAX_SNI_LEN)),
+            alpn: ch
+                .alpn()
+                .map(|l| {
+                    l.iter()
+                        .take(MAX_ALPN)
+                        .map(|p| wire_text(p, MAX_ALPN_LEN))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            ja3: ja3_hash(&text).as_str().to_owned(),
+            ja4: ja4(ch, transport, &mut Vec::new()).as_str().to_owned(),
+        };
+        if self.ja3.is_none() {
+            self.sni = hello.sni.clone();
+            self.alpn = hello.alpn.clone();
+            self.ja3 = Some(hello.ja3.clone());
+            self.ja3_string = Some(text);
+            self.ja4 = Some(hello.ja4.clone());
+        }
+        if self.client_hellos.len() < MAX_HELLOS {
+            self.client_hellos.push(hello);
+        }
+    }
+
+    /// Fill in the server fields from the ServerHello.
+    pub fn add_server_hello(&mut self, sh: &ServerHello<'_>) {
+        let chosen = sh.supported_version().unwrap_or(sh.legacy_version);
+        self.version = Some(version_name(chosen));
+        self.cipher = Some(format!("0x{:04x}", sh.cipher_suite.0));
+        let mut text = String::new();
+        ja3s_string(sh, &mut text);
+        self.ja3s = Some(ja3_hash(&text).as_str().to_owned());
+        self.ja3s_string = Some(text);
+    }
+
+    /// The list of hellos is only worth writing when there were several.
+    pub fn finish(&mut self) {
+        if self.client_hellos.len() < 2 {
+            self.client_hellos.clear();
+        }
+    }
+}
+
+/// `"TLS 1.2"` and the like (Suricata's spelling), or the hex code point.
+pub fn version_name(v: ProtocolVersion) -> String {
+    match v {
+        ProtocolVersion::SSL_2_0 => "SSLv2".into(),
+        ProtocolVersion::SSL_3_0 => "SSLv3".into(),
+        ProtocolVersion::TLS_1_0 => "TLS 1.0".into(),
+        ProtocolVersion::TLS_1_1 => "TLS 1.1".into(),
+        ProtocolVersion::TLS_1_2 => "TLS 1.2".into(),
+        ProtocolVersion::TLS_1_3 => "TLS 1.3".into(),
+        v => format!("0x{:04x}", v.0),
+    }
+}
+
+/// Does this direction start like TLS? A handshake record header (RFC 8446
+/// §5.1: type 22, major version 3) and a hello of the right kind.
+pub fn probe(_cx: &FlowCx, dir: Direction, bytes: &[u8]) -> Probe {
+    // A TLS server never speaks first.
+    if dir == Direction::ToClient {
+        return Probe::NoMatch;
+    }
+    let header = [0x16, 0x03];
+    let n = bytes.len().min(header.len());
+    if bytes.get(..n) != header.get(..n) {
+        return Probe::NoMatch;
+    }
+    match bytes.get(5) {
+        None => Probe::NeedMore,
+        Some(&t) if t == HandshakeType::CLIENT_HELLO.0 => Probe::Match,
+        Some(_) => Probe::NoMatch,
+    }
+}
+
+/// One flow's TLS parse state. `base` is where TLS starts in each
+/// direction's stream (0 for TLS on its own port).
+#[derive(Debug, Default)]
+pub struct TlsStream {
+    base: [usize; 2],
+    done: [bool; 2],
+    /// Where the client's next handshake record starts, after the first
+    /// hello (to find a second ClientHello after a HelloRetryRequest).
+    next_client: usize,
+    hellos: usize,
+    /// Reassembly buffer for hellos split over several records.
+    scratch: Vec<u8>,
+    /// When the ClientHello was complete (for the app-layer round trip).
+    client_hello_at: Option<Timestamp>,
+}
+
+impl TlsStream {
+    /// TLS starting at byte 0 of both directions.
+    pub fn new() -> TlsStream {
+        TlsStream::default()
+    }
+
+    /// TLS starting at `to_server`/`to_client` bytes into the streams
+    /// (after another protocol's negotiation).
+    pub fn starting_at(to_server: usize, to_client: usize) -> TlsStream {
+        TlsStream {
+            base: [to_server, to_client],
+            next_client: to_server,
+            ..TlsStream::default()
+        }
+    }
+
+    /// Feed the whole contiguous prefix of `dir`.
+    pub fn on_stream(
+        &mut self,
+        dir: Direction,
+        prefix: &[u8],
+        ts: Timestamp,
+        summary: &mut AppSummary,
+    ) -> Progress {
+        let d = dir.index();
+        if self.done.get(d).copied().unwrap_or(true) {
+            return Progress::Done;
+        }
+        let progress = match dir {
+            Direction::ToServer => self.client(prefix, ts, summary),
+            Direction::ToClient => self.server(prefix, ts, summary),
+        };
+        if progress == Progress::Done {
+            if let Some(x) = self.done.get_mut(d) {
+                *x = true;
+            }
+        }
+        progress
+    }
+
+    fn client(&mut self, prefix: &[u8], ts: Timestamp, summary: &mut AppSummary) -> Progress {
+        loop {
+            let from = prefix.get(self.next_client..).unwrap_or(&[]);
+            let Some(rec_len) = skip_to_handshake(from) else {
+                return Progress::Done;
+            };
+            let at = self.next_client + rec_len.0;
+            let stream = prefix.get(at..).unwrap_or(&[]);
+            if stream.is_empty() {
+                return Progress::NeedMore;
+            }
+            let mut scratch = std::mem::take(&mut self.scratch);
+            let parsed =
+                super::parser::first_hello(stream, HandshakeType::CLIENT_HELLO, &mut scratch)
+                    .and_then(|hs| ClientHello::parse(hs.body));
+            let outcome = match parsed {
+                Ok(ch) => {
+                    if ch.sni().is_some_and(is_ip_literal) {
+                        summary.anomalies.push(
+                            LAYER,
+                            "sni_ip_literal",
+                            Some(Direction::ToServer),
+                            ch.sni().map(|s| String::from_utf8_lossy(s)).as_deref(),
+                            ts,
+                        );
+                    }
+                    let tls = summary.tls.get_or_insert_with(TlsRecord::default);
+                    tls.add_client_hello(&ch, Transport::Tcp);
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            };
+            self.scratch = scratch;
+            match outcome {
+                Ok(()) => {
+                    self.hellos += 1;
+                    if self.client_hello_at.is_none() {
+                        self.client_hello_at = Some(ts);
+                    }
+                    match end_of_first_message(stream) {
+                        Some(end) if self.hellos < MAX_HELLOS => self.next_client = at + end,
+                        _ => return Progress::Done,
+                    }
+                }
+                Err(TlsError::Incomplete { .. }) => return Progress::NeedMore,
+                Err(e) => {
+                    // Only the first hello's failure is worth an anomaly: a
+                    // later record that is not a hello is just the rest of
+                    // the handshake.
+                    if self.hellos == 0 {
+                        summary.anomalies.push(
+                            LAYER,
+                            "malformed_client_hello",
+                            Some(Direction::ToServer),
+                            Some(&e.to_string()),
+                            ts,
+                        );
+                    }
+                    return Progress::Done;
+                }
+            }
+        }
+    }
+
+    fn server(&mut self, prefix: &[u8], ts: Timestamp, summary: &mut AppSummary) -> Progress {
+        let stream = prefix.get(self.base[1]..).unwrap_or(&[]);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let parsed = super::parser::first_hello(stream, HandshakeType::SERVER_HELLO, &mut scratch)
+            .and_then(|hs| ServerHello::parse(hs.body));
+        let progress = match parsed {
+            Ok(sh) => {
+                summary
+                    .tls
+                    .get_or_insert_with(TlsRecord::default)
+                    .add_server_hello(&sh);
+                if let Some(at) = self.client_hello_at {
+                    summary.app_rtt.record(Direction::ToClient, at, ts);
+                }
+                Progress::Done
+            }
+            Err(TlsError::Incomplete { .. }) => Progress::NeedMore,
+            Err(e) => {
+                summary.anomalies.push(
+                    LAYER,
+                    "malformed_server_hello",
+                    Some(Direction::ToClient),
+                    Some(&e.to_string()),
+                    ts,
+                );
+                Progress::Done
+            }
+        };
+        self.scratch = scratch;
+        progress
+    }
+}
+
+/// Skip ChangeCipherSpec records (TLS 1.3 middlebox compatibility sends one
+/// before a second ClientHello) to the next handshake record. `None` when
+/// the stream goes on with anything else (encrypted data, an alert).
+fn skip_to_handshake(stream: &[u8]) -> Option<(usize,)> {
+    let mut at = 0usize;
+    loop {
+        match stream.get(at..at + 1) {
+            None | Some([0x16]) => return Some((at,)),
+            Some([0x14]) => match super::parser::Record::parse(stream.get(at..)?) {
+                Ok((_, used)) => at += used,
+                Err(TlsError::Incomplete { .. }) => return Some((at,)),
+                Err(_) => return None,
+            },
+            Some(_) => return None,
+        }
+    }
+}
+
+/// Where the records holding the first handshake message of `stream` end,
+/// if it ends at a record boundary (it does for every hello seen in
+/// practice; one that shares a record with the next message ends the walk).
+fn end_of_first_message(stream: &[u8]) -> Option<usize> {
+    let mut at = 0usize;
+    let mut need: Option<usize> = None;
+    let mut got = 0usize;
+    while let Ok((rec, used)) = super::parser::Record::parse(stream.get(at..)?) {
+        if rec.content_type.0 != 0x16 {
+            return None;
+        }
+        if need.is_none() {
+            let len = rec.fragment.get(1..4)?;
+            need = Some(
+                4 + (usize::from(len[0]) << 16 | usize::from(len[1]) << 8 | usize::from(len[2])),
+            );
+        }
+        got += rec.fragment.len();
+        at += used;
+        match need {
+            Some(n) if got == n => return Some(at),
+            Some(n) if got > n => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// An SNI that is an IPv4 or IPv6 literal (RFC 6066 §3 forbids it).
+fn is_ip_literal(sni: &[u8]) -> bool {
+    std::str::from_utf8(sni)
+        .ok()
+        .and_then(|s| s.parse::<std::net::IpAddr>().ok())
+        .is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_names_follow_suricata() {
+        assert_eq!(version_name(ProtocolVersion::TLS_1_3), "TLS 1.3");
+        assert_eq!(version_name(ProtocolVersion(0x7f1c)), "0x7f1c");
+    }
+
+    #[test]
+    fn probe_wants_a_client_hello_record() {
+        let cx = FlowCx {
+            src_port: 40000,
+            dst_port: 443,
+            ip_proto: 6,
+        };
+        assert_eq!(
+            probe(&cx, Direction::ToServer, &[0x16, 0x03, 0x01]),
+            Probe::NeedMore
+        );
+        assert_eq!(
+            probe(
+                &cx,
+                Direction::ToServer,
+                &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01]
+            ),
+            Probe::Match
+        );
+        assert_eq!(
+            probe(&cx, Direction::ToServer, b"GET / HTTP/1.1"),
+            Probe::NoMatch
+        );
+        assert_eq!(
+            probe(
+                &cx,
+                Direction::ToClient,
+                &[0x16, 0x03, 0x03, 0x00, 0x40, 0x02]
+            ),
+            Probe::NoMatch
+        );
+    }
+
+    #[test]
+    fn sni_literals() {
+        assert!(is_ip_literal(b"192.0.2.1"));
+        assert!(is_ip_literal(b"2001:db8::1"));
+        assert!(!is_ip_literal(b"example.com"));
+    }
+}

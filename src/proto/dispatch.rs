@@ -20,6 +20,8 @@ use super::{ssh, tls};
 
 /// Bytes of one direction after which an undecided flow is left alone.
 pub const PROBE_LIMIT: usize = 2048;
+/// Datagrams after which an undecided UDP flow is left alone.
+pub const DATAGRAM_PROBE_LIMIT: u8 = 8;
 
 /// The candidates for TCP streams, probed in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,10 +46,15 @@ const DATAGRAM_PROBES: &[(DatagramCandidate, ProbeFn)] = &[];
 /// The engaged dissector of a flow.
 #[derive(Debug)]
 enum Engaged {
-    /// Not decided yet; `ruled_out` has a bit per candidate (by index in
-    /// the probe table) that refused the flow.
+    /// Not decided yet. `ruled_out` has, per direction, a bit per candidate
+    /// (by index in the probe table) whose probe refused that direction's
+    /// bytes; a candidate is out when both directions refused it (a server
+    /// may be recognised when its client was not: an SSLv2-style hello, a
+    /// client that sent garbage before the SSH server's banner). `probes`
+    /// counts datagrams probed.
     Probing {
-        ruled_out: u64,
+        ruled_out: [u64; 2],
+        probes: u8,
     },
     Tls(tls::stream::TlsStream),
     Ssh(ssh::stream::SshStream),
@@ -74,7 +81,10 @@ pub struct StreamWants {
 impl AppState {
     pub fn new() -> AppState {
         AppState {
-            engaged: Engaged::Probing { ruled_out: 0 },
+            engaged: Engaged::Probing {
+                ruled_out: [0; 2],
+                probes: 0,
+            },
             wants: [true, true],
             summary: AppSummary::default(),
         }
@@ -97,8 +107,8 @@ impl AppState {
         if !self.wants.get(d).copied().unwrap_or(false) {
             return StreamWants { keep: self.wants };
         }
-        if let Engaged::Probing { ruled_out } = self.engaged {
-            self.engaged = probe_stream(cx, dir, prefix, ruled_out);
+        if let Engaged::Probing { ruled_out, probes } = self.engaged {
+            self.engaged = probe_stream(cx, dir, prefix, ruled_out, probes);
             if let Some(p) = self.proto_of_engaged() {
                 self.summary.set_proto(p);
             }
@@ -123,8 +133,8 @@ impl AppState {
     /// A UDP datagram of the flow (`payload` as captured).
     pub fn on_datagram(&mut self, cx: &FlowCx, dir: Direction, payload: &[u8], ts: Timestamp) {
         let _ = ts;
-        if let Engaged::Probing { ruled_out } = self.engaged {
-            self.engaged = probe_datagram(cx, dir, payload, ruled_out);
+        if let Engaged::Probing { ruled_out, probes } = self.engaged {
+            self.engaged = probe_datagram(cx, dir, payload, ruled_out, probes);
             if let Some(p) = self.proto_of_engaged() {
                 self.summary.set_proto(p);
             }
@@ -181,33 +191,70 @@ fn engage_datagram(c: DatagramCandidate) -> Engaged {
 }
 
 /// Run the stream probes not yet ruled out over `bytes`.
-fn probe_stream(cx: &FlowCx, dir: Direction, bytes: &[u8], ruled_out: u64) -> Engaged {
-    probe_with(STREAM_PROBES, cx, dir, bytes, ruled_out, engage_stream)
+fn probe_stream(
+    cx: &FlowCx,
+    dir: Direction,
+    bytes: &[u8],
+    ruled_out: [u64; 2],
+    probes: u8,
+) -> Engaged {
+    let limit = bytes.len() >= PROBE_LIMIT;
+    probe_with(
+        STREAM_PROBES,
+        cx,
+        dir,
+        bytes,
+        ruled_out,
+        probes,
+        limit,
+        engage_stream,
+    )
 }
 
-fn probe_datagram(cx: &FlowCx, dir: Direction, bytes: &[u8], ruled_out: u64) -> Engaged {
-    probe_with(DATAGRAM_PROBES, cx, dir, bytes, ruled_out, engage_datagram)
+fn probe_datagram(
+    cx: &FlowCx,
+    dir: Direction,
+    bytes: &[u8],
+    ruled_out: [u64; 2],
+    probes: u8,
+) -> Engaged {
+    let probes = probes.saturating_add(1);
+    let limit = probes >= DATAGRAM_PROBE_LIMIT;
+    probe_with(
+        DATAGRAM_PROBES,
+        cx,
+        dir,
+        bytes,
+        ruled_out,
+        probes,
+        limit,
+        engage_datagram,
+    )
 }
 
+#[allow(clippy::too_many_arguments)]
 fn probe_with<C: Copy>(
     table: &[(C, ProbeFn)],
     cx: &FlowCx,
     dir: Direction,
     bytes: &[u8],
-    mut ruled_out: u64,
+    mut ruled_out: [u64; 2],
+    probes: u8,
+    limit: bool,
     engage: fn(C) -> Engaged,
 ) -> Engaged {
     if bytes.is_empty() {
-        return Engaged::Probing { ruled_out };
+        return Engaged::Probing { ruled_out, probes };
     }
+    let d = dir.index();
     for (i, (candidate, probe)) in table.iter().enumerate().take(64) {
         let bit = 1u64 << i;
-        if ruled_out & bit != 0 {
+        if ruled_out[0] & ruled_out[1] & bit != 0 || ruled_out[d] & bit != 0 {
             continue;
         }
         match probe(cx, dir, bytes) {
             Probe::Match => return engage(*candidate),
-            Probe::NoMatch => ruled_out |= bit,
+            Probe::NoMatch => ruled_out[d] |= bit,
             Probe::NeedMore => {}
         }
     }
@@ -216,10 +263,10 @@ fn probe_with<C: Copy>(
     } else {
         (1u64 << table.len()) - 1
     };
-    if ruled_out & all == all || bytes.len() >= PROBE_LIMIT {
+    if ruled_out[0] & ruled_out[1] & all == all || limit {
         Engaged::Unknown
     } else {
-        Engaged::Probing { ruled_out }
+        Engaged::Probing { ruled_out, probes }
     }
 }
 
@@ -239,6 +286,10 @@ mod tests {
     fn unknown_stream_is_left_alone() {
         let mut s = AppState::new();
         let w = s.on_stream(&cx(80), Direction::ToServer, &[0u8; 64], Timestamp(0));
+        // The server may still show a banner.
+        assert_eq!(w.keep, [true, true]);
+        assert!(!s.is_idle());
+        let w = s.on_stream(&cx(80), Direction::ToClient, &[0u8; 64], Timestamp(0));
         assert_eq!(w.keep, [false, false]);
         assert!(s.is_idle());
         assert_eq!(s.summary.app_proto, None);

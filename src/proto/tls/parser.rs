@@ -658,12 +658,21 @@ impl<'a> ServerHello<'a> {
         let mut r = Reader::new(body);
         let legacy_version = ProtocolVersion(r.u16("server_version")?);
         let random = r.take(RANDOM_LEN, "random")?;
-        let session_id = r.vec8("legacy_session_id_echo")?;
-        if session_id.buf.len() > MAX_SESSION_ID_LEN {
-            return Err(session_id.malformed("legacy_session_id_echo length"));
-        }
-        let cipher_suite = CipherSuite(r.u16("cipher_suite")?);
-        let compression_method = r.u8("legacy_compression_method")?;
+        // TLS 1.3 drafts before -22 (versions 0x7f00 + draft) had neither a
+        // session id echo nor a compression method in the ServerHello
+        // (draft-ietf-tls-tls13-21 §4.1.3); draft-22 restored both.
+        let early_draft = legacy_version.0 >> 8 == 0x7f && legacy_version.0 & 0xff < 22;
+        let (session_id, cipher_suite, compression_method) = if early_draft {
+            (&[][..], CipherSuite(r.u16("cipher_suite")?), 0)
+        } else {
+            let session_id = r.vec8("legacy_session_id_echo")?;
+            if session_id.buf.len() > MAX_SESSION_ID_LEN {
+                return Err(session_id.malformed("legacy_session_id_echo length"));
+            }
+            let cipher_suite = CipherSuite(r.u16("cipher_suite")?);
+            let compression_method = r.u8("legacy_compression_method")?;
+            (session_id.buf, cipher_suite, compression_method)
+        };
         let extensions = if r.is_empty() {
             Extensions::default()
         } else {
@@ -688,7 +697,7 @@ impl<'a> ServerHello<'a> {
         Ok(ServerHello {
             legacy_version,
             random,
-            session_id: session_id.buf,
+            session_id,
             cipher_suite,
             compression_method,
             extensions,

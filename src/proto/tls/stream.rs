@@ -140,21 +140,34 @@ pub fn version_name(v: ProtocolVersion) -> String {
 /// Does this direction start like TLS? A handshake record header (RFC 8446
 /// §5.1: type 22, major version 3) and a hello of the right kind.
 pub fn probe(_cx: &FlowCx, dir: Direction, bytes: &[u8]) -> Probe {
-    // A TLS server never speaks first.
-    if dir == Direction::ToClient {
-        return Probe::NoMatch;
-    }
-    let header = [0x16, 0x03];
+    // A client opens with a ClientHello. A ServerHello opens the server's
+    // side when the client's hello was not TLS-framed (SSLv2-compatible
+    // hellos) or not captured (asymmetric routing); a warning alert may
+    // precede it (RFC 6066 §3's unrecognized_name).
+    let want = match dir {
+        Direction::ToServer => HandshakeType::CLIENT_HELLO,
+        Direction::ToClient => HandshakeType::SERVER_HELLO,
+    };
+    let at = match dir {
+        Direction::ToClient => skip_records(bytes, &[ALERT]).unwrap_or(0),
+        Direction::ToServer => 0,
+    };
+    let bytes = bytes.get(at..).unwrap_or(&[]);
+    let header = [HANDSHAKE, 0x03];
     let n = bytes.len().min(header.len());
     if bytes.get(..n) != header.get(..n) {
         return Probe::NoMatch;
     }
     match bytes.get(5) {
         None => Probe::NeedMore,
-        Some(&t) if t == HandshakeType::CLIENT_HELLO.0 => Probe::Match,
+        Some(&t) if t == want.0 => Probe::Match,
         Some(_) => Probe::NoMatch,
     }
 }
+
+const CHANGE_CIPHER_SPEC: u8 = 20;
+const ALERT: u8 = 21;
+const HANDSHAKE: u8 = 22;
 
 /// One flow's TLS parse state. `base` is where TLS starts in each
 /// direction's stream (0 for TLS on its own port).
@@ -215,10 +228,10 @@ impl TlsStream {
     fn client(&mut self, prefix: &[u8], ts: Timestamp, summary: &mut AppSummary) -> Progress {
         loop {
             let from = prefix.get(self.next_client..).unwrap_or(&[]);
-            let Some(rec_len) = skip_to_handshake(from) else {
+            let Some(skipped) = skip_records(from, &[CHANGE_CIPHER_SPEC]) else {
                 return Progress::Done;
             };
-            let at = self.next_client + rec_len.0;
+            let at = self.next_client + skipped;
             let stream = prefix.get(at..).unwrap_or(&[]);
             if stream.is_empty() {
                 return Progress::NeedMore;
@@ -278,6 +291,10 @@ impl TlsStream {
 
     fn server(&mut self, prefix: &[u8], ts: Timestamp, summary: &mut AppSummary) -> Progress {
         let stream = prefix.get(self.base[1]..).unwrap_or(&[]);
+        let Some(skip) = skip_records(stream, &[ALERT]) else {
+            return Progress::Done;
+        };
+        let stream = stream.get(skip..).unwrap_or(&[]);
         let mut scratch = std::mem::take(&mut self.scratch);
         let parsed = super::parser::first_hello(stream, HandshakeType::SERVER_HELLO, &mut scratch)
             .and_then(|hs| ServerHello::parse(hs.body));
@@ -309,17 +326,18 @@ impl TlsStream {
     }
 }
 
-/// Skip ChangeCipherSpec records (TLS 1.3 middlebox compatibility sends one
-/// before a second ClientHello) to the next handshake record. `None` when
-/// the stream goes on with anything else (encrypted data, an alert).
-fn skip_to_handshake(stream: &[u8]) -> Option<(usize,)> {
+/// Skip whole records of the `skip` content types (a ChangeCipherSpec
+/// before a second ClientHello, RFC 8446 §D.4; a warning alert before a
+/// ServerHello) to the next handshake record or the end of the bytes.
+/// `None` when the stream goes on with anything else (encrypted data).
+fn skip_records(stream: &[u8], skip: &[u8]) -> Option<usize> {
     let mut at = 0usize;
     loop {
-        match stream.get(at..at + 1) {
-            None | Some([0x16]) => return Some((at,)),
-            Some([0x14]) => match super::parser::Record::parse(stream.get(at..)?) {
+        match stream.get(at) {
+            None | Some(&HANDSHAKE) => return Some(at),
+            Some(t) if skip.contains(t) => match super::parser::Record::parse(stream.get(at..)?) {
                 Ok((_, used)) => at += used,
-                Err(TlsError::Incomplete { .. }) => return Some((at,)),
+                Err(TlsError::Incomplete { .. }) => return Some(at),
                 Err(_) => return None,
             },
             Some(_) => return None,
@@ -335,7 +353,7 @@ fn end_of_first_message(stream: &[u8]) -> Option<usize> {
     let mut need: Option<usize> = None;
     let mut got = 0usize;
     while let Ok((rec, used)) = super::parser::Record::parse(stream.get(at..)?) {
-        if rec.content_type.0 != 0x16 {
+        if rec.content_type.0 != HANDSHAKE {
             return None;
         }
         if need.is_none() {
@@ -396,12 +414,22 @@ mod tests {
             probe(&cx, Direction::ToServer, b"GET / HTTP/1.1"),
             Probe::NoMatch
         );
+        // A ServerHello (RFC 8446 §4.1.3) opens the server side...
         assert_eq!(
             probe(
                 &cx,
                 Direction::ToClient,
                 &[0x16, 0x03, 0x03, 0x00, 0x40, 0x02]
             ),
+            Probe::Match
+        );
+        // ... also after a warning alert (level 1, unrecognized_name 112).
+        let alert_first = [
+            0x15, 0x03, 0x01, 0x00, 0x02, 0x01, 0x70, 0x16, 0x03, 0x01, 0x00, 0x40, 0x02,
+        ];
+        assert_eq!(probe(&cx, Direction::ToClient, &alert_first), Probe::Match);
+        assert_eq!(
+            probe(&cx, Direction::ToClient, b"SSH-2.0-x\r\n"),
             Probe::NoMatch
         );
     }

@@ -157,7 +157,11 @@ fn specs() -> Vec<FieldSpec> {
             name: "ja3s",
             expected_key: "ja3s",
             tools: TLS_TOOLS,
-            ours: |ev, _| s(ev, &["tls", "ja3s"]).into_iter().collect(),
+            ours: |ev, _| {
+                let mut v: Vec<String> = s(ev, &["tls", "ja3s"]).into_iter().collect();
+                v.extend(strings(ev.pointer("/tls/server_hellos_ja3s")));
+                v
+            },
             normalise: lower,
         },
         FieldSpec {

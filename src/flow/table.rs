@@ -561,20 +561,22 @@ impl FlowTable {
     }
 
     /// What a dissector works with, borrowed together: the flow's
-    /// application slot, the contiguous prefix of `dir` (empty for UDP) and
-    /// the flow's oriented endpoints.
+    /// application slot, the contiguous prefixes of `dir` and of the other
+    /// direction (empty for UDP) and the flow's oriented endpoints.
     pub fn app_parts(
         &mut self,
         h: FlowHandle,
         dir: Direction,
-    ) -> Option<(&mut AppSlot, &[u8], &FlowEndpoints)> {
+    ) -> Option<(&mut AppSlot, [&[u8]; 2], &FlowEndpoints)> {
         let f = self.slots.get_mut(h.0 as usize)?.as_mut()?;
-        let prefix = f
-            .tcp
-            .as_ref()
-            .and_then(|t| t.streams.get(dir.index()))
-            .map_or(&[][..], |s| s.contiguous());
-        Some((&mut f.app, prefix, &f.endpoints))
+        let prefix = |d: Direction| {
+            f.tcp
+                .as_ref()
+                .and_then(|t| t.streams.get(d.index()))
+                .map_or(&[][..], |s| s.contiguous())
+        };
+        let prefixes = [prefix(dir), prefix(dir.reverse())];
+        Some((&mut f.app, prefixes, &f.endpoints))
     }
 
     /// The contiguous reassembled prefix of one direction of a TCP flow.

@@ -156,7 +156,7 @@ impl Engine {
 /// Show a packet with payload to its flow's dissectors, and free the
 /// stream buffers they no longer want.
 fn dissect(table: &mut FlowTable, v: PacketVerdict, pkt: &Packet<'_>) {
-    let Some((slot, prefix, ep)) = table.app_parts(v.flow, v.dir) else {
+    let Some((slot, [prefix, other], ep)) = table.app_parts(v.flow, v.dir) else {
         return;
     };
     // One allocation per flow, at its first payload.
@@ -172,7 +172,7 @@ fn dissect(table: &mut FlowTable, v: PacketVerdict, pkt: &Packet<'_>) {
     let mut release = [false; 2];
     match pkt.transport {
         Transport::Tcp(_) if v.stream_grew => {
-            let wants = state.on_stream(&cx, v.dir, prefix, pkt.ts);
+            let wants = state.on_stream(&cx, v.dir, prefix, other, pkt.ts);
             release = wants.keep.map(|k| !k);
         }
         Transport::Udp { .. } => state.on_datagram(&cx, v.dir, pkt.payload, pkt.ts),

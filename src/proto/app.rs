@@ -35,6 +35,7 @@ pub enum AppProto {
     Ike,
     L2tp,
     Pptp,
+    Socks,
     /// A protocol recognised by a payload signature of the catalogue (a
     /// remote-desktop tool's own framing): the catalogue's protocol name.
     Other(&'static str),
@@ -60,6 +61,7 @@ impl AppProto {
             AppProto::Ike => "ike",
             AppProto::L2tp => "l2tp",
             AppProto::Pptp => "pptp",
+            AppProto::Socks => "socks",
             AppProto::Other(name) => name,
         }
     }
@@ -285,6 +287,7 @@ pub struct AppSummary {
     pub dns: Option<super::dns::DnsRecord>,
     pub dhcp: Option<super::dhcp::DhcpRecord>,
     pub vpn: Option<super::vpn::VpnRecord>,
+    pub socks: Option<super::socks::SocksRecord>,
     /// Filled in by the catalogue when the flow ends.
     pub remote_access: Option<RemoteAccess>,
     pub app_rtt: AppRtt,
@@ -311,6 +314,7 @@ impl AppSummary {
             && self.dns.is_none()
             && self.dhcp.is_none()
             && self.vpn.is_none()
+            && self.socks.is_none()
             && self.remote_access.is_none()
             && self.anomalies.is_empty()
     }

@@ -16,6 +16,8 @@ pub fn by_protocol(app: &AppSummary) -> Option<RemoteAccess> {
         AppProto::Ike => ("IPsec", "vpn"),
         AppProto::L2tp => ("L2TP", "vpn"),
         AppProto::Pptp => ("PPTP", "vpn"),
+        // A proxy hop: whatever runs inside comes from somewhere else.
+        AppProto::Socks => ("SOCKS proxy", "tunnel"),
         _ => return None,
     };
     Some(RemoteAccess {

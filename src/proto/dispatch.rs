@@ -16,7 +16,7 @@ use crate::capture::Timestamp;
 use crate::flow::Direction;
 
 use super::app::{AppProto, AppSummary, FlowCx, Probe, Progress};
-use super::{ssh, tls};
+use super::{socks, ssh, tls};
 
 /// Bytes of one direction after which an undecided flow is left alone.
 pub const PROBE_LIMIT: usize = 2048;
@@ -28,6 +28,7 @@ pub const DATAGRAM_PROBE_LIMIT: u8 = 8;
 enum StreamCandidate {
     Tls,
     Ssh,
+    Socks,
 }
 
 type ProbeFn = fn(&FlowCx, Direction, &[u8]) -> Probe;
@@ -35,6 +36,7 @@ type ProbeFn = fn(&FlowCx, Direction, &[u8]) -> Probe;
 const STREAM_PROBES: &[(StreamCandidate, ProbeFn)] = &[
     (StreamCandidate::Tls, tls::stream::probe),
     (StreamCandidate::Ssh, ssh::stream::probe),
+    (StreamCandidate::Socks, socks::probe),
 ];
 
 /// The candidates for UDP datagrams, probed in this order.
@@ -58,6 +60,7 @@ enum Engaged {
     },
     Tls(tls::stream::TlsStream),
     Ssh(ssh::stream::SshStream),
+    Socks(socks::SocksStream),
     /// Nobody wanted the flow.
     Unknown,
 }
@@ -95,12 +98,14 @@ impl AppState {
         matches!(self.engaged, Engaged::Unknown)
     }
 
-    /// A TCP direction's contiguous prefix grew; `prefix` is all of it.
+    /// A TCP direction's contiguous prefix grew; `prefix` is all of it and
+    /// `other` the other direction's (for negotiations that need both).
     pub fn on_stream(
         &mut self,
         cx: &FlowCx,
         dir: Direction,
         prefix: &[u8],
+        other: &[u8],
         ts: Timestamp,
     ) -> StreamWants {
         let d = dir.index();
@@ -121,6 +126,7 @@ impl AppState {
             }
             Engaged::Tls(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
             Engaged::Ssh(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
+            Engaged::Socks(s) => s.on_stream(dir, prefix, other, ts, &mut self.summary),
         };
         if progress == Progress::Done {
             if let Some(w) = self.wants.get_mut(d) {
@@ -141,7 +147,7 @@ impl AppState {
         }
         match &mut self.engaged {
             Engaged::Probing { .. } | Engaged::Unknown => {}
-            Engaged::Tls(_) | Engaged::Ssh(_) => {}
+            Engaged::Tls(_) | Engaged::Ssh(_) | Engaged::Socks(_) => {}
         }
     }
 
@@ -168,6 +174,7 @@ impl AppState {
         match self.engaged {
             Engaged::Tls(_) => Some(AppProto::Tls),
             Engaged::Ssh(_) => Some(AppProto::Ssh),
+            Engaged::Socks(_) => Some(AppProto::Socks),
             Engaged::Probing { .. } | Engaged::Unknown => None,
         }
     }
@@ -183,6 +190,7 @@ fn engage_stream(c: StreamCandidate) -> Engaged {
     match c {
         StreamCandidate::Tls => Engaged::Tls(tls::stream::TlsStream::new()),
         StreamCandidate::Ssh => Engaged::Ssh(ssh::stream::SshStream::new()),
+        StreamCandidate::Socks => Engaged::Socks(socks::SocksStream::new()),
     }
 }
 
@@ -285,11 +293,11 @@ mod tests {
     #[test]
     fn unknown_stream_is_left_alone() {
         let mut s = AppState::new();
-        let w = s.on_stream(&cx(80), Direction::ToServer, &[0u8; 64], Timestamp(0));
+        let w = s.on_stream(&cx(80), Direction::ToServer, &[0u8; 64], &[], Timestamp(0));
         // The server may still show a banner.
         assert_eq!(w.keep, [true, true]);
         assert!(!s.is_idle());
-        let w = s.on_stream(&cx(80), Direction::ToClient, &[0u8; 64], Timestamp(0));
+        let w = s.on_stream(&cx(80), Direction::ToClient, &[0u8; 64], &[], Timestamp(0));
         assert_eq!(w.keep, [false, false]);
         assert!(s.is_idle());
         assert_eq!(s.summary.app_proto, None);
@@ -302,6 +310,7 @@ mod tests {
             &cx(22),
             Direction::ToClient,
             b"SSH-2.0-OpenSSH_9.2p1\r\n",
+            &[],
             Timestamp(0),
         );
         assert_eq!(s.summary.app_proto, Some(AppProto::Ssh));

@@ -14,6 +14,7 @@ pub mod dns;
 pub(crate) mod hex;
 pub mod http;
 pub mod rdp;
+pub mod socks;
 pub mod ssh;
 pub mod tls;
 pub mod vnc;

@@ -658,10 +658,14 @@ impl<'a> ServerHello<'a> {
         let mut r = Reader::new(body);
         let legacy_version = ProtocolVersion(r.u16("server_version")?);
         let random = r.take(RANDOM_LEN, "random")?;
-        // TLS 1.3 drafts before -22 (versions 0x7f00 + draft) had neither a
-        // session id echo nor a compression method in the ServerHello
-        // (draft-ietf-tls-tls13-21 §4.1.3); draft-22 restored both.
-        let early_draft = legacy_version.0 >> 8 == 0x7f && legacy_version.0 & 0xff < 22;
+        // TLS 1.3 drafts before -22 had neither a session id echo nor a
+        // compression method in the ServerHello (draft-ietf-tls-tls13-21
+        // §4.1.3); draft-22 restored both and moved the version to
+        // supported_versions. Those drafts put their version (0x7f00 +
+        // draft, or 0x0304 in early implementations) in this field, which
+        // a final TLS 1.3 server never does (it sends 0x0303).
+        let early_draft = legacy_version == ProtocolVersion::TLS_1_3
+            || (legacy_version.0 >> 8 == 0x7f && legacy_version.0 & 0xff < 22);
         let (session_id, cipher_suite, compression_method) = if early_draft {
             (&[][..], CipherSuite(r.u16("cipher_suite")?), 0)
         } else {

@@ -72,6 +72,10 @@ pub struct TlsRecord {
     /// (HelloRetryRequest), the first included.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub client_hellos: Vec<ClientHelloRecord>,
+    /// The JA3S of every ServerHello when there were several (a
+    /// HelloRetryRequest first); `ja3s` is the last one's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub server_hellos_ja3s: Vec<String>,
 }
 
 impl TlsRecord {
@@ -112,7 +116,11 @@ impl TlsRecord {
         self.cipher = Some(format!("0x{:04x}", sh.cipher_suite.0));
         let mut text = String::new();
         ja3s_string(sh, &mut text);
-        self.ja3s = Some(ja3_hash(&text).as_str().to_owned());
+        let hash = ja3_hash(&text).as_str().to_owned();
+        if self.server_hellos_ja3s.len() < MAX_HELLOS {
+            self.server_hellos_ja3s.push(hash.clone());
+        }
+        self.ja3s = Some(hash);
         self.ja3s_string = Some(text);
     }
 
@@ -120,6 +128,9 @@ impl TlsRecord {
     pub fn finish(&mut self) {
         if self.client_hellos.len() < 2 {
             self.client_hellos.clear();
+        }
+        if self.server_hellos_ja3s.len() < 2 {
+            self.server_hellos_ja3s.clear();
         }
     }
 }
@@ -179,6 +190,10 @@ pub struct TlsStream {
     /// hello (to find a second ClientHello after a HelloRetryRequest).
     next_client: usize,
     hellos: usize,
+    /// Where the server's next handshake record starts, after a
+    /// HelloRetryRequest.
+    next_server: usize,
+    server_hellos: usize,
     /// Reassembly buffer for hellos split over several records.
     scratch: Vec<u8>,
     /// When the ClientHello was complete (for the app-layer round trip).
@@ -290,41 +305,72 @@ impl TlsStream {
     }
 
     fn server(&mut self, prefix: &[u8], ts: Timestamp, summary: &mut AppSummary) -> Progress {
-        let stream = prefix.get(self.base[1]..).unwrap_or(&[]);
-        let Some(skip) = skip_records(stream, &[ALERT]) else {
-            return Progress::Done;
-        };
-        let stream = stream.get(skip..).unwrap_or(&[]);
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let parsed = super::parser::first_hello(stream, HandshakeType::SERVER_HELLO, &mut scratch)
-            .and_then(|hs| ServerHello::parse(hs.body));
-        let progress = match parsed {
-            Ok(sh) => {
-                summary
-                    .tls
-                    .get_or_insert_with(TlsRecord::default)
-                    .add_server_hello(&sh);
-                if let Some(at) = self.client_hello_at {
-                    summary.app_rtt.record(Direction::ToClient, at, ts);
+        loop {
+            let from = self.next_server.max(self.base[1]);
+            let stream = prefix.get(from..).unwrap_or(&[]);
+            let Some(skip) = skip_records(stream, &[ALERT, CHANGE_CIPHER_SPEC]) else {
+                return Progress::Done;
+            };
+            let stream = stream.get(skip..).unwrap_or(&[]);
+            if stream.is_empty() {
+                return Progress::NeedMore;
+            }
+            let mut scratch = std::mem::take(&mut self.scratch);
+            let parsed =
+                super::parser::first_hello(stream, HandshakeType::SERVER_HELLO, &mut scratch)
+                    .and_then(|hs| ServerHello::parse(hs.body));
+            let outcome = match parsed {
+                Ok(sh) => {
+                    summary
+                        .tls
+                        .get_or_insert_with(TlsRecord::default)
+                        .add_server_hello(&sh);
+                    Ok(sh.random == HELLO_RETRY_RANDOM)
                 }
-                Progress::Done
+                Err(e) => Err(e),
+            };
+            self.scratch = scratch;
+            match outcome {
+                // RFC 8446 §4.1.4: after a HelloRetryRequest the client
+                // sends a second ClientHello and the server a real
+                // ServerHello.
+                Ok(true) if self.server_hellos < MAX_HELLOS => {
+                    self.server_hellos += 1;
+                    match end_of_first_message(stream) {
+                        Some(end) => self.next_server = from + skip + end,
+                        None => return Progress::Done,
+                    }
+                }
+                Ok(_) => {
+                    if let Some(at) = self.client_hello_at {
+                        summary.app_rtt.record(Direction::ToClient, at, ts);
+                    }
+                    return Progress::Done;
+                }
+                Err(TlsError::Incomplete { .. }) => return Progress::NeedMore,
+                Err(e) => {
+                    if self.server_hellos == 0 {
+                        summary.anomalies.push(
+                            LAYER,
+                            "malformed_server_hello",
+                            Some(Direction::ToClient),
+                            Some(&e.to_string()),
+                            ts,
+                        );
+                    }
+                    return Progress::Done;
+                }
             }
-            Err(TlsError::Incomplete { .. }) => Progress::NeedMore,
-            Err(e) => {
-                summary.anomalies.push(
-                    LAYER,
-                    "malformed_server_hello",
-                    Some(Direction::ToClient),
-                    Some(&e.to_string()),
-                    ts,
-                );
-                Progress::Done
-            }
-        };
-        self.scratch = scratch;
-        progress
+        }
     }
 }
+
+/// The `random` of a HelloRetryRequest: SHA-256 of "HelloRetryRequest"
+/// (RFC 8446 §4.1.3).
+const HELLO_RETRY_RANDOM: &[u8] = &[
+    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+    0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+];
 
 /// Skip whole records of the `skip` content types (a ChangeCipherSpec
 /// before a second ClientHello, RFC 8446 §D.4; a warning alert before a

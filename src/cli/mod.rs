@@ -168,6 +168,11 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 16384)]
     pub stream_prefix: usize,
 
+    /// Do not run the protocol dissectors (and reassemble nothing): flows
+    /// only, for comparison in benchmarks.
+    #[arg(long)]
+    pub no_dissectors: bool,
+
     /// Bytes all stream prefixes may hold together (all workers).
     #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
     pub reassembly_memcap: usize,
@@ -294,6 +299,10 @@ fn pipeline_config(args: &AnalyzeArgs) -> Result<PipelineConfig, String> {
     }
     config.flow.capacity = args.max_flows;
     config.flow.stream_prefix_bytes = args.stream_prefix;
+    if args.no_dissectors {
+        config.dissect = false;
+        config.flow.stream_prefix_bytes = 0;
+    }
     config.flow.reassembly_memcap = args.reassembly_memcap;
     for t in &args.timeouts {
         set_timeout(&mut config.flow.timeouts, t).map_err(|e| format!("--timeout {t}: {e}"))?;

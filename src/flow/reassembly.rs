@@ -43,6 +43,10 @@ pub struct SegmentOutcome {
     pub holes_full: bool,
 }
 
+/// Bytes a stream buffer starts with: a ClientHello, or a server's
+/// hello-to-certificate flight, usually fits.
+const FIRST_ALLOCATION: usize = 4096;
+
 /// One direction's stream prefix.
 #[derive(Debug, Default)]
 pub struct StreamPrefix {
@@ -53,7 +57,13 @@ pub struct StreamPrefix {
     /// Nothing more is buffered (the window is full, a dissector is done,
     /// or the memcap refused a buffer).
     pub done: bool,
-    buf: Option<Box<[u8]>>,
+    /// The window's bytes, grown as they arrive (most streams stop after a
+    /// hello of a few hundred bytes, so the whole window is rarely touched).
+    buf: Vec<u8>,
+    /// Bytes of the memcap this direction reserved (the whole window, on
+    /// its first payload): what the memcap bounds is the reservation, so
+    /// the buffer may grow up to it without asking again.
+    reserved: usize,
     /// Filled byte ranges `[start, end)` of the window, sorted, disjoint and
     /// not adjacent.
     ranges: ArrayVec<(u32, u32), MAX_RANGES>,
@@ -72,10 +82,7 @@ impl StreamPrefix {
     /// The contiguous bytes from the start of the stream.
     pub fn contiguous(&self) -> &[u8] {
         let n = self.contiguous_len();
-        self.buf
-            .as_deref()
-            .and_then(|b| b.get(..n as usize))
-            .unwrap_or(&[])
+        self.buf.get(..n as usize).unwrap_or(&[])
     }
 
     pub fn contiguous_len(&self) -> u32 {
@@ -85,15 +92,16 @@ impl StreamPrefix {
         }
     }
 
-    /// Bytes of buffer this prefix holds (for the memcap).
+    /// Bytes of the memcap this prefix holds.
     pub fn allocated(&self) -> usize {
-        self.buf.as_ref().map_or(0, |b| b.len())
+        self.reserved
     }
 
-    /// Give the buffer back; returns the bytes freed.
+    /// Give the buffer back; returns the bytes of memcap freed.
     pub fn release(&mut self) -> usize {
-        let n = self.allocated();
-        self.buf = None;
+        let n = self.reserved;
+        self.buf = Vec::new();
+        self.reserved = 0;
         n
     }
 
@@ -121,7 +129,7 @@ impl StreamPrefix {
             return out;
         };
         let (start, end) = (start as u32, end as u32);
-        if self.buf.is_none() {
+        if self.reserved == 0 {
             if budget.used.saturating_add(budget.prefix) > budget.memcap {
                 self.done = true;
                 out.memcap_hit = true;
@@ -130,7 +138,7 @@ impl StreamPrefix {
                 return out;
             }
             budget.used += budget.prefix;
-            self.buf = Some(vec![0u8; budget.prefix].into_boxed_slice());
+            self.reserved = budget.prefix;
         }
         let before = self.contiguous_len();
         if !self.can_record(start, end) {
@@ -152,10 +160,18 @@ impl StreamPrefix {
     /// Copy the bytes of `[start, start + src.len())` that are not held yet,
     /// and compare those that are. Returns whether any held byte differed.
     fn write(&mut self, start: u32, src: &[u8]) -> bool {
-        let Some(buf) = self.buf.as_deref_mut() else {
-            return false;
-        };
         let end = start + src.len() as u32;
+        if self.buf.len() < end as usize {
+            // Within the reserved window (`end` <= the prefix cap). The
+            // first allocation takes a typical handshake flight at once;
+            // after that Vec's doubling keeps the copies linear.
+            if self.buf.capacity() == 0 {
+                let first = (end as usize).max(FIRST_ALLOCATION).min(self.reserved);
+                self.buf.reserve_exact(first);
+            }
+            self.buf.resize(end as usize, 0);
+        }
+        let buf = self.buf.as_mut_slice();
         let mut conflict = false;
         let mut cur = start;
         let copy = |buf: &mut [u8], from: u32, to: u32| {

@@ -38,6 +38,8 @@ pub struct Engine {
     finished: Vec<FlowSummary>,
     /// Events ready for the writer, in key order.
     pub(crate) events: Vec<KeyedEvent>,
+    /// Run the dissectors.
+    dissect: bool,
 }
 
 impl Engine {
@@ -57,6 +59,7 @@ impl Engine {
                 .map(|shared| Enricher::new(shared.clone(), config.enrich_cache)),
             finished: Vec::new(),
             events: Vec::new(),
+            dissect: config.dissect,
         }
     }
 
@@ -69,7 +72,7 @@ impl Engine {
             return;
         };
         if let Some(verdict) = self.table.update(pkt, &mut self.finished) {
-            if !pkt.payload.is_empty() {
+            if self.dissect && !pkt.payload.is_empty() {
                 dissect(&mut self.table, verdict, pkt);
             }
         }

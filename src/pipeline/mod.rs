@@ -52,6 +52,10 @@ pub struct PipelineConfig {
     pub enrich: Option<std::sync::Arc<crate::enrich::SharedSources>>,
     /// Addresses each worker's enrichment cache holds.
     pub enrich_cache: usize,
+    /// Run the protocol dissectors (`proto`). Off, flows carry no
+    /// application fields and no session or anomaly events are written
+    /// (benchmarks compare the two).
+    pub dissect: bool,
 }
 
 impl Default for PipelineConfig {
@@ -64,6 +68,7 @@ impl Default for PipelineConfig {
             tick_ns: 1_000_000_000,
             enrich: None,
             enrich_cache: 65_536,
+            dissect: true,
         }
     }
 }

@@ -7,8 +7,6 @@
 
 #![deny(clippy::indexing_slicing)]
 
-use core::fmt::Write as _;
-
 use md5::{Digest, Md5};
 
 use super::parser::{is_grease, ClientHello, ServerHello};
@@ -73,7 +71,9 @@ impl core::fmt::Display for Ja3Hash {
 }
 
 fn push_num(out: &mut String, v: u16) {
-    let _ = write!(out, "{v}");
+    // itoa rather than `write!`: a hello has ~60 numbers, and `fmt` costs
+    // several times more per number.
+    out.push_str(itoa::Buffer::new().format(v));
 }
 
 fn push_list(out: &mut String, values: impl Iterator<Item = u16>) {

@@ -81,7 +81,7 @@ pub struct TlsRecord {
 impl TlsRecord {
     /// Fill in the client fields from one ClientHello.
     pub fn add_client_hello(&mut self, ch: &ClientHello<'_>, transport: Transport) {
-        let mut text = String::new();
+        let mut text = String::with_capacity(512);
         ja3_string(ch, &mut text);
         let hello = ClientHelloRecord {
             sni: ch.sni().map(|s| wire_text(s, MAX_SNI_LEN)),
@@ -114,7 +114,7 @@ impl TlsRecord {
         let chosen = sh.supported_version().unwrap_or(sh.legacy_version);
         self.version = Some(version_name(chosen));
         self.cipher = Some(format!("0x{:04x}", sh.cipher_suite.0));
-        let mut text = String::new();
+        let mut text = String::with_capacity(64);
         ja3s_string(sh, &mut text);
         let hash = ja3_hash(&text).as_str().to_owned();
         if self.server_hellos_ja3s.len() < MAX_HELLOS {

@@ -161,6 +161,9 @@ pub async fn run(mut sink: FileSink, cx: SinkCx, mut rx: mpsc::Receiver<Vec<u8>>
     let c = &cx.counters;
     loop {
         tokio::select! {
+            // Reopen first: lines sent after `Router::reopen` returned go to
+            // the new file.
+            biased;
             _ = cx.reopen.notified() => {
                 if let Err(e) = sink.reopen() { c.error(format_args!("reopen: {e}")); }
             }

@@ -23,6 +23,7 @@ pub mod community_id;
 mod flow_json;
 #[cfg(test)]
 mod serde_reference;
+pub mod sink;
 pub mod stats;
 pub mod time;
 

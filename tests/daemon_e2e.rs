@@ -443,7 +443,7 @@ shutdown_timeout = {}
             "{names:?}"
         );
         assert!(names.len() >= 5, "a stats event every second: {names:?}");
-        let last = of("stats").last().unwrap();
+        let last = of("stats").next_back().unwrap();
         assert_eq!(last["stats"]["capture"]["kernel_drops"], 0, "{last}");
         assert!(
             last["stats"]["capture"]["frames"].as_u64().unwrap() > 20,

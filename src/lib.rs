@@ -15,6 +15,8 @@
 
 pub mod capture;
 pub mod cli;
+pub mod config;
+pub mod daemon;
 pub mod decode;
 pub mod detect;
 pub mod enrich;

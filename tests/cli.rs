@@ -183,3 +183,57 @@ fn corrupt_database_is_refused_naming_the_file() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// `check-config` accepts the shipped configuration and refuses a broken
+/// one with exit code 2 and a file:line: field: message line per problem.
+#[test]
+fn check_config_exit_codes_and_messages() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/gatewatch.toml");
+    let out = gatewatch()
+        .arg("check-config")
+        .arg(&shipped)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(": OK"));
+
+    let dir = std::env::temp_dir().join(format!("gw-check-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[capture.interfaces]]\nname = \"eth0\"\n[site]\nnetworks = [\"10.0.0.0/33\"]\n[metrics]\nlisten = \"nowhere\"\n",
+    )
+    .unwrap();
+    let out = gatewatch().arg("check-config").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let want_net = format!("{}:4:13: site.networks[0]: prefix length 33", bad.display());
+    let want_listen = format!(
+        "{}:6:10: metrics.listen: expected ADDRESS:PORT",
+        bad.display()
+    );
+    assert!(err.contains(&want_net), "{err}");
+    assert!(err.contains(&want_listen), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Without the `live` feature, `run` says how to get live capture.
+#[cfg(not(feature = "live"))]
+#[test]
+fn run_without_live_feature_says_how_to_get_it() {
+    let out = gatewatch()
+        .args(["run", "--config", "/nonexistent.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--features live") && err.contains("libpcap-dev"),
+        "{err}"
+    );
+}

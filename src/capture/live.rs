@@ -113,7 +113,7 @@ impl LiveSource {
     }
 
     /// Refresh the drop counters from libpcap.
-    fn refresh_stats(&mut self) {
+    pub fn refresh_stats(&mut self) {
         if let Ok(s) = self.cap.stats() {
             self.stats.kernel_drops = u64::from(s.dropped);
             self.stats.interface_drops = u64::from(s.if_dropped);
@@ -201,6 +201,50 @@ impl PacketSource for LiveSource {
 
     fn stats(&self) -> SourceStats {
         self.stats
+    }
+}
+
+/// The service reads several interfaces from one thread: it takes what is
+/// ready and waits in `poll(2)` on all of them (see `pipeline::service`).
+impl crate::pipeline::service::LiveInput for LiveSource {
+    fn poll_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
+        match self.cap.next_packet() {
+            Ok(packet) => {
+                let h = packet.header;
+                let ts = Timestamp::from_secs_nanos(
+                    #[allow(clippy::useless_conversion)] // time_t is i32 on some targets
+                    i64::from(h.ts.tv_sec),
+                    u32::try_from(h.ts.tv_usec)
+                        .unwrap_or(0)
+                        .saturating_mul(1_000),
+                );
+                Ok(Some(Frame {
+                    ts,
+                    link: self.link,
+                    orig_len: h.len,
+                    interface: 0,
+                    data: packet.data,
+                }))
+            }
+            Err(pcap::Error::TimeoutExpired) => Ok(None),
+            Err(e) => Err(CaptureError::Live {
+                interface: self.interface.clone(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    fn fd(&self) -> Option<i32> {
+        Some(self.cap.as_raw_fd())
+    }
+
+    fn drops(&mut self) -> SourceStats {
+        self.refresh_stats();
+        self.stats
+    }
+
+    fn name(&self) -> &str {
+        &self.interface
     }
 }
 

@@ -44,6 +44,13 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Run as the gateway service (live capture daemon).
     Run(RunArgs),
+    /// Validate a service configuration file (exit 2 with one message per
+    /// problem).
+    CheckConfig {
+        /// The configuration file, e.g. /etc/gatewatch/gatewatch.toml.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
     /// GeoIP database tools.
     Geoip(GeoipArgs),
 }
@@ -186,9 +193,15 @@ pub struct AnalyzeArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The service's configuration file.
+    /// The service's configuration file (default
+    /// /etc/gatewatch/gatewatch.toml).
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// Append events to this file instead of writing them to standard
+    /// output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// Entry point of the binary.
@@ -196,10 +209,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Analyze(args) => analyze(args),
-        Command::Run(_) => {
-            eprintln!("gatewatch run: the service mode is not built yet (see issue 6); use `gatewatch analyze --interface IFACE`");
-            EXIT_USAGE
-        }
+        Command::Run(args) => crate::daemon::run(args.config, args.output),
+        Command::CheckConfig { file } => crate::daemon::check_config(&file),
         Command::Geoip(args) => geoip(args),
     };
     ExitCode::from(code)
@@ -400,7 +411,7 @@ fn write_lookup_table(
 }
 
 /// Apply one `STATE=SECONDS` timeout setting.
-fn set_timeout(t: &mut Timeouts, spec: &str) -> Result<(), String> {
+pub(crate) fn set_timeout(t: &mut Timeouts, spec: &str) -> Result<(), String> {
     let (state, secs) = spec
         .split_once('=')
         .ok_or("expected STATE=SECONDS, e.g. tcp-established=3600")?;

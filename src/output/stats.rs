@@ -20,6 +20,12 @@ pub fn write_stats_event(buf: &mut Vec<u8>, stats: &RunStats) {
     super::write_line(buf, &StatsEvent::new(stats, ts));
 }
 
+/// Append one `stats` event line stamped `ts` (the service's periodic
+/// stats carry the wall-clock time they were taken).
+pub fn write_stats_event_at(buf: &mut Vec<u8>, stats: &RunStats, ts: Timestamp) {
+    super::write_line(buf, &StatsEvent::new(stats, ts));
+}
+
 /// The wall clock, for a run that saw no frame.
 fn now() -> Timestamp {
     match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
@@ -35,7 +41,14 @@ fn now() -> Timestamp {
 struct StatsEvent<'a> {
     timestamp: Rfc3339,
     event_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sensor: Option<SensorPart<'a>>,
     stats: StatsPart<'a>,
+}
+
+#[derive(Serialize)]
+struct SensorPart<'a> {
+    name: &'a str,
 }
 
 impl<'a> StatsEvent<'a> {
@@ -43,6 +56,7 @@ impl<'a> StatsEvent<'a> {
         StatsEvent {
             timestamp: Rfc3339(ts),
             event_type: "stats",
+            sensor: s.sensor.as_deref().map(|name| SensorPart { name }),
             stats: StatsPart {
                 capture: CapturePart::new(&s.capture),
                 decoder: DecoderPart { d: &s.decode },

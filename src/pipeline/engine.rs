@@ -85,6 +85,11 @@ impl Engine {
         self.emit_finished(seq, PHASE_TICK);
     }
 
+    /// Use these site networks for the flows that end from now on.
+    pub fn set_site(&mut self, site: &SiteNetworks) {
+        self.site = site.clone();
+    }
+
     /// End of input: every remaining flow is emitted.
     pub fn finish(&mut self) {
         self.table.flush(&mut self.finished);

@@ -16,6 +16,7 @@
 //! table's capacity (eviction is per worker).
 
 mod engine;
+pub mod service;
 mod writer;
 
 use std::net::IpAddr;
@@ -100,6 +101,8 @@ pub struct RunStats {
     pub last_ts: Option<Timestamp>,
     /// Present when enrichment was on.
     pub enrichment: Option<EnrichmentStats>,
+    /// The sensor's name (service mode).
+    pub sensor: Option<String>,
 }
 
 /// The enrichment side of a run, for the `stats` event.
@@ -137,8 +140,8 @@ impl Clock {
         }
     }
 
-    /// Account a frame; returns the tick to run before it, if one is due.
-    fn advance(&mut self, frame: &Frame<'_>) -> Option<(u64, Timestamp)> {
+    /// Count a frame and move the capture clock (never backwards).
+    fn account(&mut self, frame: &Frame<'_>) {
         let ts = frame.ts;
         self.stats.capture.frames += 1;
         self.stats.capture.bytes += frame.orig_len as u64;
@@ -147,6 +150,12 @@ impl Clock {
         if self.stats.last_ts.is_none_or(|last| ts > last) {
             self.stats.last_ts = Some(ts);
         }
+    }
+
+    /// Account a frame; returns the tick to run before it, if one is due.
+    fn advance(&mut self, frame: &Frame<'_>) -> Option<(u64, Timestamp)> {
+        let ts = frame.ts;
+        self.account(frame);
         match self.next_tick {
             None => {
                 self.next_tick = Some(ts.add_nanos(self.tick_ns));
@@ -453,6 +462,10 @@ enum Item<'a> {
         seq: u64,
         now: Timestamp,
     },
+    /// New site networks (service reload), from here on.
+    Site {
+        site: std::sync::Arc<SiteNetworks>,
+    },
 }
 
 struct Batch<'a> {
@@ -570,7 +583,7 @@ fn run_parallel(
             to_workers.push(tx);
             let report_tx = report_tx.clone();
             let recycle_tx = recycle_tx.clone();
-            scope.spawn(move || worker_loop(w, engine, rx, report_tx, recycle_tx));
+            scope.spawn(move || worker_loop(w, engine, rx, report_tx, recycle_tx, None));
         }
         drop(report_tx);
         // The writer merges the workers' reports on its own thread, so a
@@ -666,8 +679,10 @@ fn worker_loop<'a>(
     work: Receiver<Batch<'a>>,
     reports: Sender<WorkerReport>,
     recycle: Sender<Batch<'a>>,
+    snapshot: Option<&std::sync::Mutex<service::WorkerSnapshot>>,
 ) {
     for mut batch in work {
+        let mut ticked = false;
         for item in batch.items.drain(..) {
             match item {
                 Item::Frame { seq, frame } => engine.on_frame(seq, &frame),
@@ -690,8 +705,17 @@ fn worker_loop<'a>(
                     };
                     engine.on_frame(seq, &frame);
                 }
-                Item::Tick { seq, now } => engine.on_tick(seq, now),
+                Item::Tick { seq, now } => {
+                    engine.on_tick(seq, now);
+                    ticked = true;
+                }
+                Item::Site { site } => engine.set_site(&site),
             }
+        }
+        // The service reads these for its periodic stats, once a tick.
+        if let (true, Some(slot)) = (ticked, snapshot) {
+            let snap = service::WorkerSnapshot::of(engine);
+            *slot.lock().unwrap_or_else(|e| e.into_inner()) = snap;
         }
         batch.arena.clear();
         let events = std::mem::take(&mut engine.events);

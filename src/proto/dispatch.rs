@@ -16,7 +16,7 @@ use crate::capture::Timestamp;
 use crate::flow::Direction;
 
 use super::app::{AppProto, AppSummary, FlowCx, Probe, Progress};
-use super::{ssh, tls};
+use super::{rdp, ssh, tls, vnc};
 
 /// Bytes of one direction after which an undecided flow is left alone.
 pub const PROBE_LIMIT: usize = 2048;
@@ -26,6 +26,8 @@ pub const PROBE_LIMIT: usize = 2048;
 enum StreamCandidate {
     Tls,
     Ssh,
+    Rdp,
+    Vnc,
 }
 
 type ProbeFn = fn(&FlowCx, Direction, &[u8]) -> Probe;
@@ -33,13 +35,18 @@ type ProbeFn = fn(&FlowCx, Direction, &[u8]) -> Probe;
 const STREAM_PROBES: &[(StreamCandidate, ProbeFn)] = &[
     (StreamCandidate::Tls, tls::stream::probe),
     (StreamCandidate::Ssh, ssh::stream::probe),
+    (StreamCandidate::Rdp, rdp::stream::probe),
+    (StreamCandidate::Vnc, vnc::stream::probe),
 ];
 
 /// The candidates for UDP datagrams, probed in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DatagramCandidate {}
+enum DatagramCandidate {
+    RdpUdp,
+}
 
-const DATAGRAM_PROBES: &[(DatagramCandidate, ProbeFn)] = &[];
+const DATAGRAM_PROBES: &[(DatagramCandidate, ProbeFn)] =
+    &[(DatagramCandidate::RdpUdp, rdp::udp::probe)];
 
 /// The engaged dissector of a flow.
 #[derive(Debug)]
@@ -51,6 +58,9 @@ enum Engaged {
     },
     Tls(tls::stream::TlsStream),
     Ssh(ssh::stream::SshStream),
+    Rdp(rdp::stream::RdpStream),
+    Vnc(vnc::stream::VncStream),
+    RdpUdp(rdp::udp::RdpUdpState),
     /// Nobody wanted the flow.
     Unknown,
 }
@@ -111,6 +121,10 @@ impl AppState {
             }
             Engaged::Tls(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
             Engaged::Ssh(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
+            Engaged::Rdp(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
+            Engaged::Vnc(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
+            // A datagram dissector on a stream (cannot happen): nothing to do.
+            Engaged::RdpUdp(_) => Progress::Done,
         };
         if progress == Progress::Done {
             if let Some(w) = self.wants.get_mut(d) {
@@ -122,7 +136,6 @@ impl AppState {
 
     /// A UDP datagram of the flow (`payload` as captured).
     pub fn on_datagram(&mut self, cx: &FlowCx, dir: Direction, payload: &[u8], ts: Timestamp) {
-        let _ = ts;
         if let Engaged::Probing { ruled_out } = self.engaged {
             self.engaged = probe_datagram(cx, dir, payload, ruled_out);
             if let Some(p) = self.proto_of_engaged() {
@@ -131,7 +144,8 @@ impl AppState {
         }
         match &mut self.engaged {
             Engaged::Probing { .. } | Engaged::Unknown => {}
-            Engaged::Tls(_) | Engaged::Ssh(_) => {}
+            Engaged::RdpUdp(s) => s.on_datagram(dir, payload, ts, &mut self.summary),
+            Engaged::Tls(_) | Engaged::Ssh(_) | Engaged::Rdp(_) | Engaged::Vnc(_) => {}
         }
     }
 
@@ -158,6 +172,9 @@ impl AppState {
         match self.engaged {
             Engaged::Tls(_) => Some(AppProto::Tls),
             Engaged::Ssh(_) => Some(AppProto::Ssh),
+            Engaged::Rdp(_) => Some(AppProto::Rdp),
+            Engaged::Vnc(_) => Some(AppProto::Vnc),
+            Engaged::RdpUdp(_) => Some(AppProto::RdpUdp),
             Engaged::Probing { .. } | Engaged::Unknown => None,
         }
     }
@@ -173,11 +190,15 @@ fn engage_stream(c: StreamCandidate) -> Engaged {
     match c {
         StreamCandidate::Tls => Engaged::Tls(tls::stream::TlsStream::new()),
         StreamCandidate::Ssh => Engaged::Ssh(ssh::stream::SshStream::new()),
+        StreamCandidate::Rdp => Engaged::Rdp(rdp::stream::RdpStream::new()),
+        StreamCandidate::Vnc => Engaged::Vnc(vnc::stream::VncStream::new()),
     }
 }
 
 fn engage_datagram(c: DatagramCandidate) -> Engaged {
-    match c {}
+    match c {
+        DatagramCandidate::RdpUdp => Engaged::RdpUdp(rdp::udp::RdpUdpState::new()),
+    }
 }
 
 /// Run the stream probes not yet ruled out over `bytes`.

@@ -33,6 +33,7 @@ pub fn security_type_name(t: u8) -> &'static str {
         0 => "Invalid",
         1 => "None",
         2 => "VNC Authentication",
+        3..=4 | 7..=15 | 128..=255 => "RealVNC",
         5 => "RA2",
         6 => "RA2ne",
         16 => "Tight",
@@ -45,8 +46,6 @@ pub fn security_type_name(t: u8) -> &'static str {
         23 => "Secure Tunnel",
         24 => "Integrated SSH",
         30..=35 => "Apple Inc.",
-        113 => "MSLogonII",
-        128..=255 => "RealVNC",
         _ => "Unassigned",
     }
 }
@@ -158,6 +157,15 @@ impl Serialize for VncRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn security_type_names_follow_iana() {
+        // ndpi vnc.pcap offers 13, 133, 5, 129, 6, 130, 2 (RealVNC 4.1).
+        assert_eq!(security_type_name(13), "RealVNC");
+        assert_eq!(security_type_name(130), "RealVNC");
+        assert_eq!(security_type_name(30), "Apple Inc.");
+        assert_eq!(security_type_name(40), "Unassigned");
+    }
 
     #[test]
     fn record_json_uses_the_wire_version_digits() {

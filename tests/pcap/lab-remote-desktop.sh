@@ -11,7 +11,10 @@ SIP=10.77.0.1; CIP=10.77.0.2
 WORK=$(mktemp -d)
 cleanup() {
     for p in $(cat "$WORK"/pids 2>/dev/null); do kill "$p" 2>/dev/null; done
-    sleep 1
+    # xrdp-sesman forks the session (Xorg, xterm, chansrv) as alice and
+    # detaches it: end the daemon and what the test user still runs.
+    for p in $(pgrep -x xrdp-sesman -P 1) $(ps -o pid= -u alice 2>/dev/null); do kill "$p" 2>/dev/null; done
+    sleep 2
     ip netns del $SRV 2>/dev/null; ip netns del $CLI 2>/dev/null
     userdel -r alice 2>/dev/null
     rm -rf "$WORK"

@@ -24,7 +24,8 @@ pub fn by_protocol(app: &AppSummary) -> Option<RemoteAccess> {
         tool: Some(tool.to_owned()),
         category: Some(category),
         evidence: vec![format!("protocol:{}", app.app_proto?.name())],
-        identity: None,
+        // The user name of RDP's mstshash cookie (MS-RDPBCGR 2.2.1.1).
+        identity: app.rdp.as_ref().and_then(|r| r.cookie_text()),
     })
 }
 
@@ -42,5 +43,18 @@ mod tests {
         let mut tls = AppSummary::default();
         tls.set_proto(AppProto::Tls);
         assert_eq!(by_protocol(&tls), None);
+    }
+
+    #[test]
+    fn rdp_cookie_is_the_identity() {
+        let mut app = AppSummary::default();
+        app.set_proto(AppProto::Rdp);
+        app.rdp = Some(crate::proto::rdp::RdpRecord {
+            cookie: Some(b"alice".to_vec()),
+            ..Default::default()
+        });
+        let ra = by_protocol(&app).unwrap();
+        assert_eq!(ra.tool.as_deref(), Some("RDP"));
+        assert_eq!(ra.identity.as_deref(), Some("alice"));
     }
 }

@@ -16,7 +16,7 @@ use crate::capture::Timestamp;
 use crate::flow::Direction;
 
 use super::app::{AppProto, AppSummary, FlowCx, Probe, Progress};
-use super::{socks, ssh, tls};
+use super::{rdp, socks, ssh, tls, vnc};
 
 /// Bytes of one direction after which an undecided flow is left alone.
 pub const PROBE_LIMIT: usize = 2048;
@@ -29,6 +29,8 @@ enum StreamCandidate {
     Tls,
     Ssh,
     Socks,
+    Rdp,
+    Vnc,
 }
 
 type ProbeFn = fn(&FlowCx, Direction, &[u8]) -> Probe;
@@ -37,13 +39,18 @@ const STREAM_PROBES: &[(StreamCandidate, ProbeFn)] = &[
     (StreamCandidate::Tls, tls::stream::probe),
     (StreamCandidate::Ssh, ssh::stream::probe),
     (StreamCandidate::Socks, socks::probe),
+    (StreamCandidate::Rdp, rdp::stream::probe),
+    (StreamCandidate::Vnc, vnc::stream::probe),
 ];
 
 /// The candidates for UDP datagrams, probed in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DatagramCandidate {}
+enum DatagramCandidate {
+    RdpUdp,
+}
 
-const DATAGRAM_PROBES: &[(DatagramCandidate, ProbeFn)] = &[];
+const DATAGRAM_PROBES: &[(DatagramCandidate, ProbeFn)] =
+    &[(DatagramCandidate::RdpUdp, rdp::udp::probe)];
 
 /// The engaged dissector of a flow.
 #[derive(Debug)]
@@ -61,6 +68,9 @@ enum Engaged {
     Tls(tls::stream::TlsStream),
     Ssh(ssh::stream::SshStream),
     Socks(socks::SocksStream),
+    Rdp(rdp::stream::RdpStream),
+    Vnc(vnc::stream::VncStream),
+    RdpUdp(rdp::udp::RdpUdpState),
     /// Nobody wanted the flow.
     Unknown,
 }
@@ -127,6 +137,10 @@ impl AppState {
             Engaged::Tls(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
             Engaged::Ssh(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
             Engaged::Socks(s) => s.on_stream(dir, prefix, other, ts, &mut self.summary),
+            Engaged::Rdp(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
+            Engaged::Vnc(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
+            // A datagram dissector on a stream (cannot happen): nothing to do.
+            Engaged::RdpUdp(_) => Progress::Done,
         };
         if progress == Progress::Done {
             if let Some(w) = self.wants.get_mut(d) {
@@ -147,7 +161,8 @@ impl AppState {
         }
         match &mut self.engaged {
             Engaged::Probing { .. } | Engaged::Unknown => {}
-            Engaged::Tls(_) | Engaged::Ssh(_) | Engaged::Socks(_) => {}
+            Engaged::RdpUdp(s) => s.on_datagram(dir, payload, ts, &mut self.summary),
+            Engaged::Tls(_) | Engaged::Ssh(_) | Engaged::Socks(_) | Engaged::Rdp(_) | Engaged::Vnc(_) => {}
         }
     }
 
@@ -175,6 +190,9 @@ impl AppState {
             Engaged::Tls(_) => Some(AppProto::Tls),
             Engaged::Ssh(_) => Some(AppProto::Ssh),
             Engaged::Socks(_) => Some(AppProto::Socks),
+            Engaged::Rdp(_) => Some(AppProto::Rdp),
+            Engaged::Vnc(_) => Some(AppProto::Vnc),
+            Engaged::RdpUdp(_) => Some(AppProto::RdpUdp),
             Engaged::Probing { .. } | Engaged::Unknown => None,
         }
     }
@@ -191,11 +209,15 @@ fn engage_stream(c: StreamCandidate) -> Engaged {
         StreamCandidate::Tls => Engaged::Tls(tls::stream::TlsStream::new()),
         StreamCandidate::Ssh => Engaged::Ssh(ssh::stream::SshStream::new()),
         StreamCandidate::Socks => Engaged::Socks(socks::SocksStream::new()),
+        StreamCandidate::Rdp => Engaged::Rdp(rdp::stream::RdpStream::new()),
+        StreamCandidate::Vnc => Engaged::Vnc(vnc::stream::VncStream::new()),
     }
 }
 
 fn engage_datagram(c: DatagramCandidate) -> Engaged {
-    match c {}
+    match c {
+        DatagramCandidate::RdpUdp => Engaged::RdpUdp(rdp::udp::RdpUdpState::new()),
+    }
 }
 
 /// Run the stream probes not yet ruled out over `bytes`.

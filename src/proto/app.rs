@@ -285,6 +285,7 @@ pub struct AppSummary {
     pub dns: Option<super::dns::DnsRecord>,
     pub dhcp: Option<super::dhcp::DhcpRecord>,
     pub vpn: Option<super::vpn::VpnRecord>,
+    pub quic: Option<super::quic::QuicRecord>,
     /// Filled in by the catalogue when the flow ends.
     pub remote_access: Option<RemoteAccess>,
     pub app_rtt: AppRtt,
@@ -311,6 +312,7 @@ impl AppSummary {
             && self.dns.is_none()
             && self.dhcp.is_none()
             && self.vpn.is_none()
+            && self.quic.is_none()
             && self.remote_access.is_none()
             && self.anomalies.is_empty()
     }

@@ -16,7 +16,7 @@ use crate::capture::Timestamp;
 use crate::flow::Direction;
 
 use super::app::{AppProto, AppSummary, FlowCx, Probe, Progress};
-use super::{ssh, tls};
+use super::{quic, ssh, tls};
 
 /// Bytes of one direction after which an undecided flow is left alone.
 pub const PROBE_LIMIT: usize = 2048;
@@ -37,9 +37,15 @@ const STREAM_PROBES: &[(StreamCandidate, ProbeFn)] = &[
 
 /// The candidates for UDP datagrams, probed in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DatagramCandidate {}
+enum DatagramCandidate {
+    Quic,
+    Dtls,
+}
 
-const DATAGRAM_PROBES: &[(DatagramCandidate, ProbeFn)] = &[];
+const DATAGRAM_PROBES: &[(DatagramCandidate, ProbeFn)] = &[
+    (DatagramCandidate::Quic, quic::probe),
+    (DatagramCandidate::Dtls, tls::dtls::probe),
+];
 
 /// The engaged dissector of a flow.
 #[derive(Debug)]
@@ -51,6 +57,8 @@ enum Engaged {
     },
     Tls(tls::stream::TlsStream),
     Ssh(ssh::stream::SshStream),
+    Quic(Box<quic::QuicFlow>),
+    Dtls(Box<tls::dtls::DtlsFlow>),
     /// Nobody wanted the flow.
     Unknown,
 }
@@ -111,6 +119,7 @@ impl AppState {
             }
             Engaged::Tls(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
             Engaged::Ssh(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
+            Engaged::Quic(_) | Engaged::Dtls(_) => Progress::Done,
         };
         if progress == Progress::Done {
             if let Some(w) = self.wants.get_mut(d) {
@@ -122,7 +131,6 @@ impl AppState {
 
     /// A UDP datagram of the flow (`payload` as captured).
     pub fn on_datagram(&mut self, cx: &FlowCx, dir: Direction, payload: &[u8], ts: Timestamp) {
-        let _ = ts;
         if let Engaged::Probing { ruled_out } = self.engaged {
             self.engaged = probe_datagram(cx, dir, payload, ruled_out);
             if let Some(p) = self.proto_of_engaged() {
@@ -132,6 +140,8 @@ impl AppState {
         match &mut self.engaged {
             Engaged::Probing { .. } | Engaged::Unknown => {}
             Engaged::Tls(_) | Engaged::Ssh(_) => {}
+            Engaged::Quic(q) => q.on_datagram(dir, payload, ts, &mut self.summary),
+            Engaged::Dtls(d) => d.on_datagram(dir, payload, ts, &mut self.summary),
         }
     }
 
@@ -158,6 +168,8 @@ impl AppState {
         match self.engaged {
             Engaged::Tls(_) => Some(AppProto::Tls),
             Engaged::Ssh(_) => Some(AppProto::Ssh),
+            Engaged::Quic(_) => Some(AppProto::Quic),
+            Engaged::Dtls(_) => Some(AppProto::Dtls),
             Engaged::Probing { .. } | Engaged::Unknown => None,
         }
     }
@@ -177,7 +189,10 @@ fn engage_stream(c: StreamCandidate) -> Engaged {
 }
 
 fn engage_datagram(c: DatagramCandidate) -> Engaged {
-    match c {}
+    match c {
+        DatagramCandidate::Quic => Engaged::Quic(Box::new(quic::QuicFlow::new())),
+        DatagramCandidate::Dtls => Engaged::Dtls(Box::new(tls::dtls::DtlsFlow::new())),
+    }
 }
 
 /// Run the stream probes not yet ruled out over `bytes`.

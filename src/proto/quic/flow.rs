@@ -20,9 +20,13 @@ use crate::proto::tls::types::HandshakeType;
 use crate::proto::tls::TlsRecord;
 
 /// Datagrams of each side looked at: a ClientHello spans at most a few
-/// Initial datagrams (Chrome's post-quantum hello takes two), and a
-/// server's ServerHello is in its first flight.
-pub const MAX_DATAGRAMS: u8 = 4;
+/// Initial datagrams (Chrome's post-quantum hello takes two, more when its
+/// CRYPTO frames are scattered), and a server's ServerHello is in its
+/// first flight.
+pub const MAX_DATAGRAMS: u8 = 8;
+/// Times the client may start over with a new DCID (after a Retry, or a
+/// new connection on the same ports) before the flow is given up.
+const MAX_RESTARTS: u8 = 2;
 /// Largest Initial packet copied for decryption (a jumbo-frame datagram).
 pub const MAX_INITIAL_PACKET: usize = 9000;
 /// Most packets walked in one datagram (RFC 9000 §12.2 coalescing: one
@@ -79,6 +83,7 @@ pub struct QuicFlow {
     client_keys: Option<(ArrayVec<u8, { field::MAX_CID_LEN }>, InitialKeys)>,
     server_keys: Option<InitialKeys>,
     sides: [SideState; 2],
+    restarts: u8,
     /// The copy decryption works on (see the module doc of `quic`).
     scratch: Vec<u8>,
     client_hello_at: Option<Timestamp>,
@@ -171,8 +176,16 @@ impl QuicFlow {
         }
         let opened = match dir {
             Direction::ToServer => self.open_client(v, h, pkt),
-            Direction::ToClient => self.open_server(v, h, pkt),
+            Direction::ToClient => self.open_server(v, h, pkt).map(|r| (r, false)),
         };
+        if let Ok((_, true)) = opened {
+            // A new connection attempt: its CRYPTO stream starts over.
+            self.restarts += 1;
+            let c = self.side(Direction::ToServer);
+            c.crypto = Assembler::new(MAX_ASSEMBLY);
+            c.datagrams = 1;
+        }
+        let opened = opened.map(|(r, _)| r);
         let range = match opened {
             Ok(r) => r,
             Err(e) => {
@@ -218,7 +231,7 @@ impl QuicFlow {
         v: Version,
         h: &LongHeader<'_>,
         pkt: &[u8],
-    ) -> Result<core::ops::Range<usize>, QuicError> {
+    ) -> Result<(core::ops::Range<usize>, bool), QuicError> {
         let same_dcid = |k: &Option<(ArrayVec<u8, 20>, InitialKeys)>| {
             k.as_ref().is_some_and(|(d, _)| d.as_slice() == h.dcid)
         };
@@ -230,15 +243,15 @@ impl QuicFlow {
             Some((_, keys)) => try_open(&mut self.scratch, pkt, h.pn_offset, keys),
             None => return Err(QuicError::Decrypt { at: h.pn_offset }),
         };
-        if first_try.is_ok() || same_dcid(&self.client_keys) {
-            return first_try;
+        if first_try.is_ok() || same_dcid(&self.client_keys) || self.restarts >= MAX_RESTARTS {
+            return first_try.map(|r| (r, false));
         }
         // After a Retry the client's Initials use the Retry's SCID as DCID
         // and keys derived from it (RFC 9001 §5.2, RFC 9000 §17.2.5.2).
         let keys = InitialKeys::derive(v, h.dcid, Side::Client);
         let r = try_open(&mut self.scratch, pkt, h.pn_offset, &keys)?;
         self.client_keys = Some((h.dcid.iter().copied().collect(), keys));
-        Ok(r)
+        Ok((r, true))
     }
 
     fn open_server(

@@ -84,6 +84,8 @@ pub struct QuicFlow {
     server_keys: Option<InitialKeys>,
     sides: [SideState; 2],
     restarts: u8,
+    /// A Retry was seen (its SCID now keys both sides).
+    retried: bool,
     /// The copy decryption works on (see the module doc of `quic`).
     scratch: Vec<u8>,
     client_hello_at: Option<Timestamp>,
@@ -136,6 +138,8 @@ impl QuicFlow {
             let pkt = rest.get(..h.packet_len).unwrap_or(rest);
             if h.is_initial() {
                 self.initial(dir, &h, pkt, ts, summary);
+            } else if dir == Direction::ToClient {
+                self.maybe_retry(&h);
             }
             rest = rest.get(h.packet_len..).unwrap_or(&[]);
         }
@@ -214,6 +218,26 @@ impl QuicFlow {
                 ts,
             );
         }
+    }
+
+    /// RFC 9000 §17.2.5.2: after a Retry the client sends its Initials to
+    /// the Retry's Source Connection ID, and both sides' Initial keys
+    /// derive from that (RFC 9001 §5.2).
+    fn maybe_retry(&mut self, h: &LongHeader<'_>) {
+        let Some(v) = h.known_version() else { return };
+        // §17.2.5.2: "A client MUST accept and process at most one Retry
+        // packet": later ones do not change the keys.
+        if self.retried
+            || Some(v) != self.version
+            || h.packet_type != v.retry_type()
+            || h.scid.is_empty()
+        {
+            return;
+        }
+        self.retried = true;
+        self.server_keys = Some(InitialKeys::derive(v, h.scid, Side::Server));
+        let keys = InitialKeys::derive(v, h.scid, Side::Client);
+        self.client_keys = Some((h.scid.iter().copied().collect(), keys));
     }
 
     fn first_client_initial(&mut self, v: Version, h: &LongHeader<'_>, summary: &mut AppSummary) {

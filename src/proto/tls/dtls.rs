@@ -385,3 +385,87 @@ fn server_hello(body: &[u8], summary: &mut AppSummary) -> Result<(), String> {
         .add_server_hello(&sh);
     Ok(())
 }
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::testutil::hex;
+
+    /// zeek/traces/tls/dtls1_2.pcap frames 1 and 2: one DTLS 1.2
+    /// ClientHello (length 287) in two fragments, 0+203 and 203+84.
+    const FRAME1: &str = "\
+    16fefd000000000000000000d70100011f00000000000000cbfefd06ac4343e701fd74cac15bdb8d0fb735dca354f8e4\
+    cc1e65944f8d443a1af9b2000000a0c030c02cc028c024c014c00a00a500a300a1009f006b006a006900680039003800\
+    3700360088008700860085c032c02ec02ac026c00fc005009d003d00350084c02fc02bc027c023c013c00900a400a200\
+    a0009e00670040003f003e0033003200310030009a0099009800970045004400430042c031c02dc029c025c00ec00400\
+    9c003c002f009600410007c012c008001600130010000dc00dc003000a00ff0100005500";
+    const FRAME2: &str = "\
+    16fefd000000000000000100600100011f00000000cb0000540b000403000102000a001c001a00170019001c001b0018\
+    001a0016000e000d000b000c0009000a00230000000d0020001e060106020603050105020503040104020403030103020\
+    303020102020203000f000101";
+
+    fn cx() -> FlowCx {
+        FlowCx {
+            src_port: 60934,
+            dst_port: 4400,
+            ip_proto: 17,
+        }
+    }
+
+    #[test]
+    fn record_and_fragment_headers() {
+        let d = hex(FRAME2);
+        let (rec, used) = DtlsRecord::parse(&d).unwrap();
+        assert_eq!(used, d.len());
+        assert_eq!((rec.version, rec.epoch, rec.sequence), (DTLS_1_2, 0, 1));
+        let (f, _) = HandshakeFragment::parse(rec.fragment).unwrap();
+        // tshark: handshake type 1, fragment offset 203, fragment length 84.
+        assert_eq!(f.msg_type, HandshakeType::CLIENT_HELLO);
+        assert_eq!(
+            (f.length, f.fragment_offset, f.fragment.len()),
+            (287, 203, 84)
+        );
+        assert_eq!(f.message_seq, 0);
+    }
+
+    #[test]
+    fn fragmented_hello_is_reassembled_in_any_order() {
+        for order in [[FRAME1, FRAME2], [FRAME2, FRAME1]] {
+            let mut flow = DtlsFlow::new();
+            let mut s = AppSummary::default();
+            assert_eq!(
+                probe(&cx(), Direction::ToServer, &hex(order[0])),
+                Probe::Match
+            );
+            flow.on_datagram(Direction::ToServer, &hex(order[0]), Timestamp(0), &mut s);
+            assert!(s.tls.is_none());
+            flow.on_datagram(Direction::ToServer, &hex(order[1]), Timestamp(1), &mut s);
+            let t = s.tls.as_ref().expect("hello after both fragments");
+            let text = t.ja3_string.as_deref().unwrap();
+            // tshark: 160 bytes of cipher suites from 0xc030 to 0x00ff,
+            // extensions 11,10,35,13,15; version 0xfefd = 65277.
+            assert!(text.starts_with("65277,49200-49196-"), "{text}");
+            assert_eq!(text.split(',').nth(1).unwrap().split('-').count(), 80);
+            assert_eq!(text.split(',').nth(2), Some("11-10-35-13-15"));
+            assert!(t.ja4.as_deref().unwrap().starts_with("dd2i"));
+        }
+    }
+
+    #[test]
+    fn inconsistent_fragments_are_rejected() {
+        let mut d = hex(FRAME2);
+        // fragment_length 84 -> 85: past the message length.
+        d[13 + 11] = 85;
+        let (rec, _) = DtlsRecord::parse(&d).unwrap();
+        assert!(HandshakeFragment::parse(rec.fragment).is_err());
+        assert_eq!(
+            probe(&cx(), Direction::ToServer, b"\x16\x03\x01\x00"),
+            Probe::NoMatch
+        );
+        assert_eq!(
+            probe(&cx(), Direction::ToClient, &hex(FRAME1)),
+            Probe::NoMatch
+        );
+    }
+}

@@ -36,6 +36,7 @@ pub(super) fn app_objects(buf: &mut Vec<u8>, app: &AppSummary) {
     object(buf, "dhcp", app.dhcp.as_ref());
     object(buf, "vpn", app.vpn.as_ref());
     object(buf, "socks", app.socks.as_ref());
+    object(buf, "quic", app.quic.as_ref());
     if !app.app_rtt.is_empty() {
         object(buf, "app_rtt", Some(&RttJson::from(&app.app_rtt)));
     }

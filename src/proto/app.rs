@@ -288,6 +288,7 @@ pub struct AppSummary {
     pub dhcp: Option<super::dhcp::DhcpRecord>,
     pub vpn: Option<super::vpn::VpnRecord>,
     pub socks: Option<super::socks::SocksRecord>,
+    pub quic: Option<super::quic::QuicRecord>,
     /// Filled in by the catalogue when the flow ends.
     pub remote_access: Option<RemoteAccess>,
     pub app_rtt: AppRtt,
@@ -315,6 +316,7 @@ impl AppSummary {
             && self.dhcp.is_none()
             && self.vpn.is_none()
             && self.socks.is_none()
+            && self.quic.is_none()
             && self.remote_access.is_none()
             && self.anomalies.is_empty()
     }

@@ -16,7 +16,7 @@ use crate::capture::Timestamp;
 use crate::flow::Direction;
 
 use super::app::{AppProto, AppSummary, FlowCx, Probe, Progress};
-use super::{rdp, socks, ssh, tls, vnc};
+use super::{quic, rdp, socks, ssh, tls, vnc};
 
 /// Bytes of one direction after which an undecided flow is left alone.
 pub const PROBE_LIMIT: usize = 2048;
@@ -46,11 +46,16 @@ const STREAM_PROBES: &[(StreamCandidate, ProbeFn)] = &[
 /// The candidates for UDP datagrams, probed in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DatagramCandidate {
+    Quic,
+    Dtls,
     RdpUdp,
 }
 
-const DATAGRAM_PROBES: &[(DatagramCandidate, ProbeFn)] =
-    &[(DatagramCandidate::RdpUdp, rdp::udp::probe)];
+const DATAGRAM_PROBES: &[(DatagramCandidate, ProbeFn)] = &[
+    (DatagramCandidate::Quic, quic::probe),
+    (DatagramCandidate::Dtls, tls::dtls::probe),
+    (DatagramCandidate::RdpUdp, rdp::udp::probe),
+];
 
 /// The engaged dissector of a flow.
 #[derive(Debug)]
@@ -71,6 +76,8 @@ enum Engaged {
     Rdp(rdp::stream::RdpStream),
     Vnc(vnc::stream::VncStream),
     RdpUdp(rdp::udp::RdpUdpState),
+    Quic(Box<quic::QuicFlow>),
+    Dtls(Box<tls::dtls::DtlsFlow>),
     /// Nobody wanted the flow.
     Unknown,
 }
@@ -141,6 +148,7 @@ impl AppState {
             Engaged::Vnc(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
             // A datagram dissector on a stream (cannot happen): nothing to do.
             Engaged::RdpUdp(_) => Progress::Done,
+            Engaged::Quic(_) | Engaged::Dtls(_) => Progress::Done,
         };
         if progress == Progress::Done {
             if let Some(w) = self.wants.get_mut(d) {
@@ -152,7 +160,6 @@ impl AppState {
 
     /// A UDP datagram of the flow (`payload` as captured).
     pub fn on_datagram(&mut self, cx: &FlowCx, dir: Direction, payload: &[u8], ts: Timestamp) {
-        let _ = ts;
         if let Engaged::Probing { ruled_out, probes } = self.engaged {
             self.engaged = probe_datagram(cx, dir, payload, ruled_out, probes);
             if let Some(p) = self.proto_of_engaged() {
@@ -162,7 +169,13 @@ impl AppState {
         match &mut self.engaged {
             Engaged::Probing { .. } | Engaged::Unknown => {}
             Engaged::RdpUdp(s) => s.on_datagram(dir, payload, ts, &mut self.summary),
-            Engaged::Tls(_) | Engaged::Ssh(_) | Engaged::Socks(_) | Engaged::Rdp(_) | Engaged::Vnc(_) => {}
+            Engaged::Quic(q) => q.on_datagram(dir, payload, ts, &mut self.summary),
+            Engaged::Dtls(d) => d.on_datagram(dir, payload, ts, &mut self.summary),
+            Engaged::Tls(_)
+            | Engaged::Ssh(_)
+            | Engaged::Socks(_)
+            | Engaged::Rdp(_)
+            | Engaged::Vnc(_) => {}
         }
     }
 
@@ -193,6 +206,8 @@ impl AppState {
             Engaged::Rdp(_) => Some(AppProto::Rdp),
             Engaged::Vnc(_) => Some(AppProto::Vnc),
             Engaged::RdpUdp(_) => Some(AppProto::RdpUdp),
+            Engaged::Quic(_) => Some(AppProto::Quic),
+            Engaged::Dtls(_) => Some(AppProto::Dtls),
             Engaged::Probing { .. } | Engaged::Unknown => None,
         }
     }
@@ -217,6 +232,8 @@ fn engage_stream(c: StreamCandidate) -> Engaged {
 fn engage_datagram(c: DatagramCandidate) -> Engaged {
     match c {
         DatagramCandidate::RdpUdp => Engaged::RdpUdp(rdp::udp::RdpUdpState::new()),
+        DatagramCandidate::Quic => Engaged::Quic(Box::new(quic::QuicFlow::new())),
+        DatagramCandidate::Dtls => Engaged::Dtls(Box::new(tls::dtls::DtlsFlow::new())),
     }
 }
 

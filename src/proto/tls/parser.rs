@@ -476,6 +476,9 @@ pub struct ClientHello<'a> {
     pub legacy_version: ProtocolVersion,
     pub random: &'a [u8],
     pub session_id: &'a [u8],
+    /// DTLS only (RFC 6347 §4.2.1): the HelloVerifyRequest cookie echoed
+    /// back; empty for TLS.
+    pub cookie: &'a [u8],
     cipher_suites: U16List<'a>,
     pub compression_methods: &'a [u8],
     extensions: Extensions<'a>,
@@ -495,6 +498,17 @@ impl<'a> ClientHello<'a> {
     /// The extensions used by fingerprints are checked here, so their
     /// getters cannot fail. Offsets in errors are relative to `body`.
     pub fn parse(body: &'a [u8]) -> Result<Self, TlsError> {
+        Self::parse_framed(body, false)
+    }
+
+    /// Parse a DTLS ClientHello body: the TLS layout with a `cookie`
+    /// (`opaque cookie<0..2^8-1>`) after the session id (RFC 6347 §4.2.1;
+    /// RFC 9147 §5.3 keeps it as `legacy_cookie`).
+    pub fn parse_dtls(body: &'a [u8]) -> Result<Self, TlsError> {
+        Self::parse_framed(body, true)
+    }
+
+    fn parse_framed(body: &'a [u8], dtls: bool) -> Result<Self, TlsError> {
         let mut r = Reader::new(body);
         let legacy_version = ProtocolVersion(r.u16("client_version")?);
         let random = r.take(RANDOM_LEN, "random")?;
@@ -502,6 +516,7 @@ impl<'a> ClientHello<'a> {
         if session_id.buf.len() > MAX_SESSION_ID_LEN {
             return Err(session_id.malformed("legacy_session_id length"));
         }
+        let cookie = if dtls { r.vec8("cookie")?.buf } else { &[] };
         let cipher_suites = U16List::new(r.vec16("cipher_suites")?, "cipher_suites length")?;
         let compression_methods = r.vec8("compression_methods")?.buf;
         let extensions = if r.is_empty() {
@@ -516,6 +531,7 @@ impl<'a> ClientHello<'a> {
             legacy_version,
             random,
             session_id: session_id.buf,
+            cookie,
             cipher_suites,
             compression_methods,
             extensions,

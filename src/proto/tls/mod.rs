@@ -9,6 +9,7 @@
 //! body, borrowed from the stream when it sits in one record, or reassembled
 //! into a caller-provided scratch buffer when it spans several records.
 
+pub mod cert;
 pub mod ja3;
 pub mod ja4;
 pub mod parser;

@@ -52,6 +52,9 @@ pub struct PipelineConfig {
     pub enrich: Option<std::sync::Arc<crate::enrich::SharedSources>>,
     /// Addresses each worker's enrichment cache holds.
     pub enrich_cache: usize,
+    /// The remote-access catalogue (the embedded one unless a site adds
+    /// entries).
+    pub catalogue: std::sync::Arc<crate::catalogue::Catalogue>,
 }
 
 impl Default for PipelineConfig {
@@ -64,6 +67,7 @@ impl Default for PipelineConfig {
             tick_ns: 1_000_000_000,
             enrich: None,
             enrich_cache: 65_536,
+            catalogue: crate::catalogue::Catalogue::shared_embedded(),
         }
     }
 }

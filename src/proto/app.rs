@@ -337,8 +337,14 @@ impl AppSummary {
         }
     }
 
-    /// Nothing was learned (the flow event carries no application fields).
+    /// Nothing was learned, not even the first payload bytes the catalogue
+    /// reads (a flow whose summary is empty keeps none).
     pub fn is_empty(&self) -> bool {
+        self.first_bytes.dirs.iter().all(|d| d.is_empty()) && self.has_no_fields()
+    }
+
+    /// No field the events carry (first bytes aside).
+    pub fn has_no_fields(&self) -> bool {
         self.app_proto.is_none()
             && self.tls.is_none()
             && self.ssh.is_none()

@@ -431,6 +431,13 @@ impl ServerWalk {
             match super::parser::Record::parse(rest) {
                 Ok((rec, used)) => {
                     self.rec_at += used;
+                    // Alerts may come at any time (RFC 5246 §7.2; servers
+                    // send a warning unrecognized_name before the
+                    // ServerHello): skipped. ChangeCipherSpec or
+                    // application data end the handshake in clear.
+                    if rec.content_type == ContentType::ALERT {
+                        continue;
+                    }
                     if rec.content_type != ContentType::HANDSHAKE
                         || self.hs.len() + rec.fragment.len() > MAX_SERVER_HANDSHAKE
                     {

@@ -14,6 +14,7 @@
 //! [`pipeline`] wires them together and spreads flows over worker threads.
 
 pub mod capture;
+pub mod catalogue;
 pub mod cli;
 pub mod config;
 pub mod daemon;

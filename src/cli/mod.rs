@@ -184,6 +184,11 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
     pub reassembly_memcap: usize,
 
+    /// A site's own remote-access catalogue entries (TOML, the format of
+    /// catalogue/remote-access.toml), added to the embedded catalogue.
+    #[arg(long, value_name = "FILE")]
+    pub catalogue: Option<PathBuf>,
+
     /// An idle timeout, as STATE=SECONDS (repeatable). States: tcp-new,
     /// tcp-established, tcp-closed (the linger after FIN/RST), udp-new,
     /// udp-established, other. Defaults: 60, 600, 10, 30, 300, 60.
@@ -324,6 +329,11 @@ fn pipeline_config(args: &AnalyzeArgs) -> Result<PipelineConfig, String> {
             .map_err(|e| format!("--site-net {cidr}: {e}"))?;
     }
     config.site = site;
+    if let Some(path) = &args.catalogue {
+        let c = crate::catalogue::Catalogue::with_site_entries(path)
+            .map_err(|e| format!("--catalogue: {e}"))?;
+        config.catalogue = std::sync::Arc::new(c);
+    }
     Ok(config)
 }
 

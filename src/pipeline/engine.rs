@@ -34,6 +34,8 @@ pub struct Engine {
     site: SiteNetworks,
     /// GeoIP databases and site lists, with this worker's cache.
     enricher: Option<Enricher>,
+    /// Which product a remote-access flow is.
+    catalogue: std::sync::Arc<crate::catalogue::Catalogue>,
     /// Reused scratch list of finished flows for one step.
     finished: Vec<FlowSummary>,
     /// Events ready for the writer, in key order.
@@ -57,6 +59,7 @@ impl Engine {
                 .enrich
                 .as_ref()
                 .map(|shared| Enricher::new(shared.clone(), config.enrich_cache)),
+            catalogue: config.catalogue.clone(),
             finished: Vec::new(),
             events: Vec::new(),
             dissect: config.dissect,
@@ -131,6 +134,17 @@ impl Engine {
             if let Some(app) = flow.app.as_deref_mut() {
                 if app.remote_access.is_none() {
                     app.remote_access = crate::proto::classify::by_protocol(app);
+                }
+                // The catalogue's product refines the protocol reading.
+                let ep = &flow.endpoints;
+                let cx = FlowCx {
+                    src_port: ep.src_port,
+                    dst_port: ep.dst_port,
+                    ip_proto: ep.ip_proto,
+                };
+                let product = self.catalogue.identify(app, &cx, &[]);
+                if product.is_some() {
+                    app.remote_access = crate::catalogue::refine(app.remote_access.take(), product);
                 }
             }
             let mut line = Vec::with_capacity(512);

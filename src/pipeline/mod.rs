@@ -57,6 +57,9 @@ pub struct PipelineConfig {
     /// application fields and no session or anomaly events are written
     /// (benchmarks compare the two).
     pub dissect: bool,
+    /// The remote-access catalogue (the embedded one unless a site adds
+    /// entries).
+    pub catalogue: std::sync::Arc<crate::catalogue::Catalogue>,
 }
 
 impl Default for PipelineConfig {
@@ -70,6 +73,7 @@ impl Default for PipelineConfig {
             enrich: None,
             enrich_cache: 65_536,
             dissect: true,
+            catalogue: crate::catalogue::Catalogue::shared_embedded(),
         }
     }
 }

@@ -271,6 +271,40 @@ pub struct RemoteAccess {
     pub identity: Option<String>,
 }
 
+/// Bytes of each direction's first payload kept for the catalogue's
+/// payload signatures.
+pub const FIRST_BYTES: usize = 16;
+
+/// The first payload bytes of each direction (up to [`FIRST_BYTES`]),
+/// copied once per direction: from the first non-empty stream prefix (TCP)
+/// or the first datagram (UDP). Never written to events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FirstBytes {
+    /// Indexed by `Direction::index`.
+    pub dirs: [arrayvec::ArrayVec<u8, FIRST_BYTES>; 2],
+}
+
+impl FirstBytes {
+    /// Keep the start of `payload` unless this direction was filled.
+    pub fn fill(&mut self, dir: Direction, payload: &[u8]) {
+        if let Some(slot) = self.dirs.get_mut(dir.index()) {
+            if slot.is_empty() {
+                let n = payload.len().min(FIRST_BYTES);
+                let _ = slot.try_extend_from_slice(payload.get(..n).unwrap_or(&[]));
+            }
+        }
+    }
+
+    /// The kept bytes of one direction (empty when it sent nothing).
+    pub fn get(&self, dir: Direction) -> &[u8] {
+        self.dirs.get(dir.index()).map_or(&[], |v| v.as_slice())
+    }
+
+    pub fn is_filled(&self, dir: Direction) -> bool {
+        !self.get(dir).is_empty()
+    }
+}
+
 /// Everything the dissectors learned about one flow. Created when a
 /// dissector first engages; moved into the flow's summary at its end.
 ///
@@ -293,6 +327,9 @@ pub struct AppSummary {
     pub remote_access: Option<RemoteAccess>,
     pub app_rtt: AppRtt,
     pub anomalies: AnomalyList,
+    /// The first payload bytes of each direction (catalogue payload
+    /// signatures); not written to events.
+    pub first_bytes: FirstBytes,
 }
 
 impl AppSummary {
@@ -304,8 +341,14 @@ impl AppSummary {
         }
     }
 
-    /// Nothing was learned (the flow event carries no application fields).
+    /// Nothing was learned, not even the first payload bytes the catalogue
+    /// reads (a flow whose summary is empty keeps none).
     pub fn is_empty(&self) -> bool {
+        self.first_bytes.dirs.iter().all(|d| d.is_empty()) && self.has_no_fields()
+    }
+
+    /// No field the events carry (first bytes aside).
+    pub fn has_no_fields(&self) -> bool {
         self.app_proto.is_none()
             && self.tls.is_none()
             && self.ssh.is_none()

@@ -110,9 +110,13 @@ impl AppState {
         }
     }
 
-    /// Nothing more will be dissected (the flow table may stop calling).
+    /// Nothing more will be dissected (the flow table may stop calling):
+    /// no dissector wants the flow and both directions' first bytes are
+    /// kept.
     pub fn is_idle(&self) -> bool {
         matches!(self.engaged, Engaged::Unknown)
+            && self.summary.first_bytes.is_filled(Direction::ToServer)
+            && self.summary.first_bytes.is_filled(Direction::ToClient)
     }
 
     /// A TCP direction's contiguous prefix grew; `prefix` is all of it and
@@ -126,6 +130,8 @@ impl AppState {
         ts: Timestamp,
     ) -> StreamWants {
         let d = dir.index();
+        // Once per direction: a no-op after the first non-empty prefix.
+        self.summary.first_bytes.fill(dir, prefix);
         if !self.wants.get(d).copied().unwrap_or(false) {
             return StreamWants { keep: self.wants };
         }
@@ -138,7 +144,13 @@ impl AppState {
         let progress = match &mut self.engaged {
             Engaged::Probing { .. } => Progress::NeedMore,
             Engaged::Unknown => {
-                self.wants = [false, false];
+                // Nobody dissects the flow; a direction that has not sent
+                // yet is kept only until its first bytes are copied.
+                let fb = &self.summary.first_bytes;
+                self.wants = [
+                    !fb.is_filled(Direction::ToServer),
+                    !fb.is_filled(Direction::ToClient),
+                ];
                 return StreamWants { keep: self.wants };
             }
             Engaged::Tls(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
@@ -160,6 +172,7 @@ impl AppState {
 
     /// A UDP datagram of the flow (`payload` as captured).
     pub fn on_datagram(&mut self, cx: &FlowCx, dir: Direction, payload: &[u8], ts: Timestamp) {
+        self.summary.first_bytes.fill(dir, payload);
         if let Engaged::Probing { ruled_out, probes } = self.engaged {
             self.engaged = probe_datagram(cx, dir, payload, ruled_out, probes);
             if let Some(p) = self.proto_of_engaged() {
@@ -194,6 +207,19 @@ impl AppState {
     pub fn finish(mut self) -> AppSummary {
         if let Some(t) = self.summary.tls.as_mut() {
             t.finish();
+        }
+        if let Engaged::Tls(s) = &self.engaged {
+            if s.certificate_cut() {
+                // The chain outgrew the reassembled prefix (or the flow
+                // ended mid-handshake): the names are missing, not absent.
+                self.summary.anomalies.push(
+                    "tls",
+                    "certificate_incomplete",
+                    Some(Direction::ToClient),
+                    Some("leaf certificate not complete within the stream prefix"),
+                    s.last_ts(),
+                );
+            }
         }
         self.summary
     }
@@ -333,13 +359,40 @@ mod tests {
     fn unknown_stream_is_left_alone() {
         let mut s = AppState::new();
         let w = s.on_stream(&cx(80), Direction::ToServer, &[0u8; 64], &[], Timestamp(0));
-        // The server may still show a banner.
+        // Undecided while the server has not spoken (it may show a banner).
         assert_eq!(w.keep, [true, true]);
         assert!(!s.is_idle());
-        let w = s.on_stream(&cx(80), Direction::ToClient, &[0u8; 64], &[], Timestamp(0));
+        let w = s.on_stream(
+            &cx(80),
+            Direction::ToClient,
+            &[7u8; 3],
+            &[0u8; 64],
+            Timestamp(0),
+        );
         assert_eq!(w.keep, [false, false]);
         assert!(s.is_idle());
         assert_eq!(s.summary.app_proto, None);
+        assert_eq!(s.summary.first_bytes.get(Direction::ToServer), &[0u8; 16]);
+        assert_eq!(s.summary.first_bytes.get(Direction::ToClient), &[7u8; 3]);
+    }
+
+    #[test]
+    fn first_bytes_are_copied_once_per_direction() {
+        // TeamViewer's first datagrams (nDPI corpus teamviewer.pcap, flow
+        // 10.0.2.15:34417 -> 93.47.224.241:36037, per tshark).
+        let first = [
+            0u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x03, 0x17, 0x24, 0x47, 0x50, 0, 5,
+        ];
+        let mut s = AppState::new();
+        let cx = FlowCx {
+            src_port: 34417,
+            dst_port: 36037,
+            ip_proto: 17,
+        };
+        s.on_datagram(&cx, Direction::ToServer, &first, Timestamp(0));
+        s.on_datagram(&cx, Direction::ToServer, &[9u8; 40], Timestamp(1));
+        assert_eq!(s.summary.first_bytes.get(Direction::ToServer), &first[..16]);
+        assert!(!s.summary.first_bytes.is_filled(Direction::ToClient));
     }
 
     #[test]

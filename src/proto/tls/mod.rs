@@ -10,6 +10,7 @@
 //! into a caller-provided scratch buffer when it spans several records.
 
 pub mod assemble;
+pub mod cert;
 pub mod dtls;
 pub mod ja3;
 pub mod ja4;

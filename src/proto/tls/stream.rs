@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::ja3::{ja3_hash, ja3_string, ja3s_string};
 use super::ja4::{ja4, Transport};
 use super::parser::{ClientHello, ServerHello, TlsError};
-use super::types::{HandshakeType, ProtocolVersion};
+use super::types::{ContentType, HandshakeType, ProtocolVersion};
 use crate::capture::Timestamp;
 use crate::flow::Direction;
 use crate::proto::app::{wire_text, AppSummary, FlowCx, Probe, Progress};
@@ -190,14 +190,13 @@ pub struct TlsStream {
     /// hello (to find a second ClientHello after a HelloRetryRequest).
     next_client: usize,
     hellos: usize,
-    /// Where the server's next handshake record starts, after a
-    /// HelloRetryRequest.
-    next_server: usize,
     server_hellos: usize,
     /// Reassembly buffer for hellos split over several records.
     scratch: Vec<u8>,
     /// When the ClientHello was complete (for the app-layer round trip).
     client_hello_at: Option<Timestamp>,
+    server_walk: ServerWalk,
+    last_ts: Timestamp,
 }
 
 impl TlsStream {
@@ -304,52 +303,73 @@ impl TlsStream {
         }
     }
 
+    /// The server's handshake messages in order (RFC 5246 §7.3): the
+    /// ServerHello, then in TLS 1.2 and older the Certificate in clear
+    /// (§7.4.2). New complete records are gathered once each, so a stream
+    /// fed byte by byte costs linear time.
     fn server(&mut self, prefix: &[u8], ts: Timestamp, summary: &mut AppSummary) -> Progress {
-        loop {
-            let from = self.next_server.max(self.base[1]);
-            let stream = prefix.get(from..).unwrap_or(&[]);
-            let Some(skip) = skip_records(stream, &[ALERT, CHANGE_CIPHER_SPEC]) else {
+        let stream = prefix.get(self.base[1]..).unwrap_or(&[]);
+        self.last_ts = ts;
+        let w = &mut self.server_walk;
+        if let Err(e) = w.gather(stream) {
+            if !w.seen_hello {
+                summary.anomalies.push(
+                    LAYER,
+                    "malformed_server_hello",
+                    Some(Direction::ToClient),
+                    Some(&e.to_string()),
+                    ts,
+                );
                 return Progress::Done;
-            };
-            let stream = stream.get(skip..).unwrap_or(&[]);
-            if stream.is_empty() {
-                return Progress::NeedMore;
             }
-            let mut scratch = std::mem::take(&mut self.scratch);
-            let parsed =
-                super::parser::first_hello(stream, HandshakeType::SERVER_HELLO, &mut scratch)
-                    .and_then(|hs| ServerHello::parse(hs.body));
-            let outcome = match parsed {
-                Ok(sh) => {
-                    summary
-                        .tls
-                        .get_or_insert_with(TlsRecord::default)
-                        .add_server_hello(&sh);
-                    Ok(sh.random == HELLO_RETRY_RANDOM)
-                }
-                Err(e) => Err(e),
-            };
-            self.scratch = scratch;
-            match outcome {
-                // RFC 8446 §4.1.4: after a HelloRetryRequest the client
-                // sends a second ClientHello and the server a real
-                // ServerHello.
-                Ok(true) if self.server_hellos < MAX_HELLOS => {
-                    self.server_hellos += 1;
-                    match end_of_first_message(stream) {
-                        Some(end) => self.next_server = from + skip + end,
-                        None => return Progress::Done,
-                    }
-                }
-                Ok(_) => {
-                    if let Some(at) = self.client_hello_at {
-                        summary.app_rtt.record(Direction::ToClient, at, ts);
-                    }
+            w.ended = true;
+        }
+        while let Some(hdr) = w.hs.get(w.msg_at..w.msg_at + HANDSHAKE_HEADER_LEN) {
+            let msg_type = hdr.first().copied().unwrap_or(0);
+            let len = hdr.get(1..4).map_or(0, |b| {
+                b.iter().fold(0usize, |a, &x| a << 8 | usize::from(x))
+            });
+            let body_at = w.msg_at + HANDSHAKE_HEADER_LEN;
+            let body = w.hs.get(body_at..body_at + len);
+            if !w.seen_hello {
+                if msg_type != HandshakeType::SERVER_HELLO.0 {
+                    summary.anomalies.push(
+                        LAYER,
+                        "malformed_server_hello",
+                        Some(Direction::ToClient),
+                        Some("TLS: malformed first handshake message type at offset 5"),
+                        ts,
+                    );
                     return Progress::Done;
                 }
-                Err(TlsError::Incomplete { .. }) => return Progress::NeedMore,
-                Err(e) => {
-                    if self.server_hellos == 0 {
+                let Some(body) = body else { break };
+                match ServerHello::parse(body) {
+                    Ok(sh)
+                        if sh.random == HELLO_RETRY_RANDOM && self.server_hellos < MAX_HELLOS =>
+                    {
+                        // RFC 8446 §4.1.4: a HelloRetryRequest; the client
+                        // sends a second ClientHello and the server a real
+                        // ServerHello, after a ChangeCipherSpec in
+                        // middlebox-compatibility mode (§D.4).
+                        let tls = summary.tls.get_or_insert_with(TlsRecord::default);
+                        tls.add_server_hello(&sh);
+                        self.server_hellos += 1;
+                        w.skip_ccs = true;
+                    }
+                    Ok(sh) => {
+                        let tls = summary.tls.get_or_insert_with(TlsRecord::default);
+                        tls.add_server_hello(&sh);
+                        w.seen_hello = true;
+                        if let Some(at) = self.client_hello_at {
+                            summary.app_rtt.record(Direction::ToClient, at, ts);
+                        }
+                        // TLS 1.3 encrypts everything after the ServerHello
+                        // (RFC 8446 §2).
+                        if sh.supported_version() == Some(ProtocolVersion::TLS_1_3) {
+                            return Progress::Done;
+                        }
+                    }
+                    Err(e) => {
                         summary.anomalies.push(
                             LAYER,
                             "malformed_server_hello",
@@ -357,11 +377,122 @@ impl TlsStream {
                             Some(&e.to_string()),
                             ts,
                         );
+                        return Progress::Done;
                     }
-                    return Progress::Done;
                 }
+            } else if msg_type == HANDSHAKE_CERTIFICATE {
+                w.cert_started = true;
+                let partial = w.hs.get(body_at..).unwrap_or(&[]);
+                match super::cert::leaf_of_certificate_message(partial) {
+                    None if body.is_some() => return Progress::Done,
+                    None => break,
+                    Some(leaf) => {
+                        w.cert_done = true;
+                        let parsed = leaf.and_then(super::cert::names);
+                        match parsed {
+                            Ok(n) => {
+                                let tls = summary.tls.get_or_insert_with(TlsRecord::default);
+                                tls.cert_subject = Some(n.subject);
+                                tls.cert_issuer = Some(n.issuer);
+                            }
+                            Err(e) => summary.anomalies.push(
+                                LAYER,
+                                "malformed_certificate",
+                                Some(Direction::ToClient),
+                                Some(&e.to_string()),
+                                ts,
+                            ),
+                        }
+                        return Progress::Done;
+                    }
+                }
+            } else if msg_type == HANDSHAKE_SERVER_HELLO_DONE {
+                // No Certificate (anonymous or PSK suites).
+                return Progress::Done;
+            }
+            if body.is_none() {
+                break;
+            }
+            w.msg_at = body_at + len;
+        }
+        if w.ended {
+            return Progress::Done;
+        }
+        Progress::NeedMore
+    }
+
+    /// The server's Certificate message began but its leaf did not fit in
+    /// what was reassembled (the stream prefix cap, or the flow ended).
+    pub fn certificate_cut(&self) -> bool {
+        self.server_walk.cert_started && !self.server_walk.cert_done
+    }
+
+    /// Capture time of the last server bytes fed.
+    pub fn last_ts(&self) -> Timestamp {
+        self.last_ts
+    }
+}
+
+/// RFC 5246 §7.4: handshake header length and the message types read
+/// after the ServerHello.
+const HANDSHAKE_HEADER_LEN: usize = 4;
+const HANDSHAKE_CERTIFICATE: u8 = 11;
+const HANDSHAKE_SERVER_HELLO_DONE: u8 = 14;
+/// Most handshake bytes gathered from the server (the stream prefix is the
+/// real bound; this one holds if a caller feeds more).
+const MAX_SERVER_HANDSHAKE: usize = 64 * 1024;
+
+/// The server direction's handshake bytes, gathered record by record.
+#[derive(Debug, Default)]
+struct ServerWalk {
+    /// Offset of the next unread record in the stream.
+    rec_at: usize,
+    /// Handshake-record fragments so far, concatenated (RFC 5246 §6.2.1:
+    /// messages may span or share records).
+    hs: Vec<u8>,
+    /// Offset of the next unread message in `hs`.
+    msg_at: usize,
+    /// A record other than handshake came (ChangeCipherSpec...): no more
+    /// handshake bytes in clear.
+    ended: bool,
+    seen_hello: bool,
+    /// A HelloRetryRequest came: a ChangeCipherSpec before the real
+    /// ServerHello does not end the handshake in clear.
+    skip_ccs: bool,
+    cert_started: bool,
+    cert_done: bool,
+}
+
+impl ServerWalk {
+    /// Append the handshake fragments of the complete records not read yet.
+    fn gather(&mut self, stream: &[u8]) -> Result<(), TlsError> {
+        while !self.ended {
+            let rest = stream.get(self.rec_at..).unwrap_or(&[]);
+            match super::parser::Record::parse(rest) {
+                Ok((rec, used)) => {
+                    self.rec_at += used;
+                    // Alerts may come at any time (RFC 5246 §7.2; servers
+                    // send a warning unrecognized_name before the
+                    // ServerHello): skipped. ChangeCipherSpec or
+                    // application data end the handshake in clear.
+                    if rec.content_type == ContentType::ALERT
+                        || (self.skip_ccs && rec.content_type == ContentType::CHANGE_CIPHER_SPEC)
+                    {
+                        continue;
+                    }
+                    if rec.content_type != ContentType::HANDSHAKE
+                        || self.hs.len() + rec.fragment.len() > MAX_SERVER_HANDSHAKE
+                    {
+                        self.ended = true;
+                    } else {
+                        self.hs.extend_from_slice(rec.fragment);
+                    }
+                }
+                Err(TlsError::Incomplete { .. }) => return Ok(()),
+                Err(e) => return Err(e),
             }
         }
+        Ok(())
     }
 }
 

@@ -164,6 +164,11 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "N", default_value_t = 262_144)]
     pub max_flows: usize,
 
+    /// Addresses the DNS name cache holds (per worker; 0 turns
+    /// `remote_names` off).
+    #[arg(long, value_name = "N", default_value_t = 65_536)]
+    pub dns_cache: usize,
+
     /// Bytes of each TCP direction reassembled for the dissectors.
     #[arg(long, value_name = "BYTES", default_value_t = 16384)]
     pub stream_prefix: usize,
@@ -294,6 +299,7 @@ fn pipeline_config(args: &AnalyzeArgs) -> Result<PipelineConfig, String> {
     }
     config.flow.capacity = args.max_flows;
     config.flow.stream_prefix_bytes = args.stream_prefix;
+    config.dns_cache = args.dns_cache;
     config.flow.reassembly_memcap = args.reassembly_memcap;
     for t in &args.timeouts {
         set_timeout(&mut config.flow.timeouts, t).map_err(|e| format!("--timeout {t}: {e}"))?;

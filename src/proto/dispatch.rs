@@ -16,7 +16,7 @@ use crate::capture::Timestamp;
 use crate::flow::Direction;
 
 use super::app::{AppProto, AppSummary, FlowCx, Probe, Progress};
-use super::{ssh, tls};
+use super::{dns, ssh, tls};
 
 /// Bytes of one direction after which an undecided flow is left alone.
 pub const PROBE_LIMIT: usize = 2048;
@@ -26,6 +26,7 @@ pub const PROBE_LIMIT: usize = 2048;
 enum StreamCandidate {
     Tls,
     Ssh,
+    Dns,
 }
 
 type ProbeFn = fn(&FlowCx, Direction, &[u8]) -> Probe;
@@ -33,13 +34,17 @@ type ProbeFn = fn(&FlowCx, Direction, &[u8]) -> Probe;
 const STREAM_PROBES: &[(StreamCandidate, ProbeFn)] = &[
     (StreamCandidate::Tls, tls::stream::probe),
     (StreamCandidate::Ssh, ssh::stream::probe),
+    (StreamCandidate::Dns, dns::stream::probe_stream),
 ];
 
 /// The candidates for UDP datagrams, probed in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DatagramCandidate {}
+enum DatagramCandidate {
+    Dns,
+}
 
-const DATAGRAM_PROBES: &[(DatagramCandidate, ProbeFn)] = &[];
+const DATAGRAM_PROBES: &[(DatagramCandidate, ProbeFn)] =
+    &[(DatagramCandidate::Dns, dns::stream::probe_datagram)];
 
 /// The engaged dissector of a flow.
 #[derive(Debug)]
@@ -51,6 +56,8 @@ enum Engaged {
     },
     Tls(tls::stream::TlsStream),
     Ssh(ssh::stream::SshStream),
+    /// DNS over UDP or TCP.
+    Dns(dns::stream::DnsFlow),
     /// Nobody wanted the flow.
     Unknown,
 }
@@ -111,6 +118,7 @@ impl AppState {
             }
             Engaged::Tls(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
             Engaged::Ssh(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
+            Engaged::Dns(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
         };
         if progress == Progress::Done {
             if let Some(w) = self.wants.get_mut(d) {
@@ -122,7 +130,6 @@ impl AppState {
 
     /// A UDP datagram of the flow (`payload` as captured).
     pub fn on_datagram(&mut self, cx: &FlowCx, dir: Direction, payload: &[u8], ts: Timestamp) {
-        let _ = ts;
         if let Engaged::Probing { ruled_out } = self.engaged {
             self.engaged = probe_datagram(cx, dir, payload, ruled_out);
             if let Some(p) = self.proto_of_engaged() {
@@ -130,8 +137,10 @@ impl AppState {
             }
         }
         match &mut self.engaged {
-            Engaged::Probing { .. } | Engaged::Unknown => {}
-            Engaged::Tls(_) | Engaged::Ssh(_) => {}
+            Engaged::Dns(s) => s.on_datagram(dir, payload, ts, &mut self.summary),
+            // Stream dissectors never engage on datagrams; nothing else is
+            // done for a flow nobody claimed.
+            Engaged::Probing { .. } | Engaged::Unknown | Engaged::Tls(_) | Engaged::Ssh(_) => {}
         }
     }
 
@@ -158,6 +167,7 @@ impl AppState {
         match self.engaged {
             Engaged::Tls(_) => Some(AppProto::Tls),
             Engaged::Ssh(_) => Some(AppProto::Ssh),
+            Engaged::Dns(_) => Some(AppProto::Dns),
             Engaged::Probing { .. } | Engaged::Unknown => None,
         }
     }
@@ -173,11 +183,14 @@ fn engage_stream(c: StreamCandidate) -> Engaged {
     match c {
         StreamCandidate::Tls => Engaged::Tls(tls::stream::TlsStream::new()),
         StreamCandidate::Ssh => Engaged::Ssh(ssh::stream::SshStream::new()),
+        StreamCandidate::Dns => Engaged::Dns(dns::stream::DnsFlow::new()),
     }
 }
 
 fn engage_datagram(c: DatagramCandidate) -> Engaged {
-    match c {}
+    match c {
+        DatagramCandidate::Dns => Engaged::Dns(dns::stream::DnsFlow::new()),
+    }
 }
 
 /// Run the stream probes not yet ruled out over `bytes`.

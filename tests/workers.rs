@@ -99,7 +99,7 @@ fn dns_names_reach_flows_of_other_workers() {
             .find(|e| common::is_event(e, "flow") && e["dest_ip"] == *addr)
             .unwrap_or_else(|| panic!("no flow to {addr}"));
         assert_eq!(flow["remote_names"], serde_json::json!(names), "{addr}");
-        // HTTP: see the http dissector.
+        assert_eq!(flow["http"]["method"], "GET");
     }
     for line in String::from_utf8(one.clone()).unwrap().lines() {
         gatewatch::output::schema_check::validate_event_line(line).unwrap();

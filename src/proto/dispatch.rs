@@ -16,7 +16,7 @@ use crate::capture::Timestamp;
 use crate::flow::Direction;
 
 use super::app::{AppProto, AppSummary, FlowCx, Probe, Progress};
-use super::{dns, ssh, tls};
+use super::{dns, http, ssh, tls};
 
 /// Bytes of one direction after which an undecided flow is left alone.
 pub const PROBE_LIMIT: usize = 2048;
@@ -27,6 +27,7 @@ enum StreamCandidate {
     Tls,
     Ssh,
     Dns,
+    Http,
 }
 
 type ProbeFn = fn(&FlowCx, Direction, &[u8]) -> Probe;
@@ -35,6 +36,7 @@ const STREAM_PROBES: &[(StreamCandidate, ProbeFn)] = &[
     (StreamCandidate::Tls, tls::stream::probe),
     (StreamCandidate::Ssh, ssh::stream::probe),
     (StreamCandidate::Dns, dns::stream::probe_stream),
+    (StreamCandidate::Http, http::stream::probe),
 ];
 
 /// The candidates for UDP datagrams, probed in this order.
@@ -58,6 +60,7 @@ enum Engaged {
     Ssh(ssh::stream::SshStream),
     /// DNS over UDP or TCP.
     Dns(dns::stream::DnsFlow),
+    Http(http::stream::HttpStream),
     /// Nobody wanted the flow.
     Unknown,
 }
@@ -119,6 +122,7 @@ impl AppState {
             Engaged::Tls(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
             Engaged::Ssh(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
             Engaged::Dns(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
+            Engaged::Http(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
         };
         if progress == Progress::Done {
             if let Some(w) = self.wants.get_mut(d) {
@@ -140,7 +144,11 @@ impl AppState {
             Engaged::Dns(s) => s.on_datagram(dir, payload, ts, &mut self.summary),
             // Stream dissectors never engage on datagrams; nothing else is
             // done for a flow nobody claimed.
-            Engaged::Probing { .. } | Engaged::Unknown | Engaged::Tls(_) | Engaged::Ssh(_) => {}
+            Engaged::Probing { .. }
+            | Engaged::Unknown
+            | Engaged::Tls(_)
+            | Engaged::Ssh(_)
+            | Engaged::Http(_) => {}
         }
     }
 
@@ -168,6 +176,7 @@ impl AppState {
             Engaged::Tls(_) => Some(AppProto::Tls),
             Engaged::Ssh(_) => Some(AppProto::Ssh),
             Engaged::Dns(_) => Some(AppProto::Dns),
+            Engaged::Http(_) => Some(AppProto::Http),
             Engaged::Probing { .. } | Engaged::Unknown => None,
         }
     }
@@ -184,6 +193,7 @@ fn engage_stream(c: StreamCandidate) -> Engaged {
         StreamCandidate::Tls => Engaged::Tls(tls::stream::TlsStream::new()),
         StreamCandidate::Ssh => Engaged::Ssh(ssh::stream::SshStream::new()),
         StreamCandidate::Dns => Engaged::Dns(dns::stream::DnsFlow::new()),
+        StreamCandidate::Http => Engaged::Http(http::stream::HttpStream::new()),
     }
 }
 

@@ -68,9 +68,15 @@ pub fn probe_stream(cx: &FlowCx, _dir: Direction, bytes: &[u8]) -> Probe {
     match bytes.get(TCP_LENGTH_LEN..TCP_LENGTH_LEN + len) {
         Some(msg) if plausible(msg) => Probe::Match,
         Some(_) => Probe::NoMatch,
-        // Until the message is all there, judge its header alone.
+        // Until the message is all there (it may be longer than the probe
+        // limit), judge its header and first question.
         None => match bytes.get(TCP_LENGTH_LEN..).map(Message::new) {
             Some(Ok(m)) if m.opcode() > MAX_OPCODE || m.qdcount() > MAX_QUESTIONS => Probe::NoMatch,
+            Some(Ok(m)) => match m.sections().next() {
+                Some(Ok(Item::Question(_))) => Probe::Match,
+                Some(Err(DnsError::Truncated { .. })) => Probe::NeedMore,
+                _ => Probe::NoMatch,
+            },
             _ => Probe::NeedMore,
         },
     }

@@ -34,6 +34,8 @@ pub const METHODS: &[&[u8]] = &[
     b"MOVE",
     b"LOCK",
     b"UNLOCK",
+    // draft-ietf-httpbis-safe-method-w-body.
+    b"QUERY",
 ];
 
 /// What was wrong with a head.
@@ -133,11 +135,17 @@ impl<'a> RequestLine<'a> {
             return Err(malformed("method", 0, "not a token"));
         }
         let rest = line.get(sp1 + 1..).unwrap_or(&[]);
-        let sp2 = rest.iter().rposition(|&b| b == SP).ok_or(malformed(
-            "request line",
-            sp1,
-            "no space before the version",
-        ))?;
+        let Some(sp2) = rest.iter().rposition(|&b| b == SP) else {
+            // HTTP/0.9's simple request: `GET uri` (RFC 1945 §4.1).
+            if rest.is_empty() {
+                return Err(malformed("request-target", sp1 + 1, "empty"));
+            }
+            return Ok(RequestLine {
+                method,
+                target: rest,
+                version: &[],
+            });
+        };
         let target = rest.get(..sp2).unwrap_or(&[]);
         let version = rest.get(sp2 + 1..).unwrap_or(&[]);
         if target.is_empty() {
@@ -191,8 +199,16 @@ fn split_head(buf: &[u8]) -> Result<(&[u8], &[u8], usize), HttpError> {
 /// Parse a request head from the start of a stream.
 pub fn parse_request(buf: &[u8]) -> Result<Head<'_, RequestLine<'_>>, HttpError> {
     // Judge the request line as soon as it is complete.
-    let (first, _) = line_at(buf, 0)?;
-    RequestLine::parse(first)?;
+    let (first, after) = line_at(buf, 0)?;
+    let line = RequestLine::parse(first)?;
+    if line.version.is_empty() {
+        // HTTP/0.9 has no header fields (RFC 1945 §4.1).
+        return Ok(Head {
+            line,
+            headers: &[],
+            end: after,
+        });
+    }
     let (first, headers, end) = split_head(buf)?;
     Ok(Head {
         line: RequestLine::parse(first)?,
@@ -308,6 +324,11 @@ pub(crate) mod tests {
             parse_request(&long),
             Err(HttpError::Malformed { .. })
         ));
+        let h = parse_request(b"GET /zeek.html\r\n").unwrap();
+        assert_eq!(
+            (h.line.target, h.line.version),
+            (&b"/zeek.html"[..], &b""[..])
+        );
         assert!(matches!(
             parse_request(b"GET /x FTP/1.0\r\n\r\n"),
             Err(HttpError::Malformed {

@@ -94,7 +94,11 @@ impl HttpStream {
                 let l = h.line;
                 rec.method = Some(wire_text(l.method, MAX_METHOD_LEN));
                 rec.uri = Some(wire_text(l.target, MAX_URI_LEN));
-                rec.version = Some(wire_text(l.version, MAX_VERSION_LEN));
+                rec.version = Some(if l.version.is_empty() {
+                    "HTTP/0.9".to_owned()
+                } else {
+                    wire_text(l.version, MAX_VERSION_LEN)
+                });
                 rec.host = h.header(b"host").map(|v| wire_text(v, MAX_HOST_LEN));
                 rec.user_agent = h
                     .header(b"user-agent")

@@ -219,3 +219,37 @@ fn dns_and_http_agree_with_tshark_and_zeek() {
         "{total_differ} differences ({total_agree} agreements): see above"
     );
 }
+
+/// DHCP on FoxIO's captures, values from tshark (`dhcp.option.dhcp`,
+/// `dhcp.hw.mac_addr`, `dhcp.option.requested_ip_address`, `dhcp.ip.your`;
+/// `dhcpv6.msgtype`, the DUID-LLT link-layer address): DORA of
+/// 00:0b:82:01:fc:42 for 192.168.0.10; DHCPv6 client 08:00:27:fe:8f:95.
+#[test]
+fn dhcp_agrees_with_tshark() {
+    let Some(root) = common::shared_corpus("l7_conformance") else {
+        return;
+    };
+    let mut got = Vec::new();
+    for f in ["dhcp.pcapng", "dhcpv6.pcap"] {
+        let (out, res) = common::run(&[root.join("foxio-ja4/pcap").join(f)], 1);
+        res.expect("run");
+        for line in String::from_utf8(out.clone()).unwrap().lines() {
+            gatewatch::output::schema_check::validate_event_line(line).unwrap();
+        }
+        for e in common::parse_lines(&out).unwrap() {
+            if common::is_event(&e, "flow") && !e["dhcp"].is_null() {
+                got.push(e["dhcp"].to_string());
+            }
+        }
+    }
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            r#"{"assigned_ip":"192.168.0.10","mac":"00:0b:82:01:fc:42","message_type":"ack"}"#,
+            r#"{"mac":"00:0b:82:01:fc:42","message_type":"request","requested_ip":"192.168.0.10"}"#,
+            r#"{"mac":"08:00:27:fe:8f:95","message_type":"release"}"#,
+            r#"{"mac":"08:00:27:fe:8f:95","message_type":"reply"}"#,
+        ]
+    );
+}

@@ -16,7 +16,7 @@ use crate::capture::Timestamp;
 use crate::flow::Direction;
 
 use super::app::{AppProto, AppSummary, FlowCx, Probe, Progress};
-use super::{dns, http, ssh, tls};
+use super::{dhcp, dns, http, ssh, tls};
 
 /// Bytes of one direction after which an undecided flow is left alone.
 pub const PROBE_LIMIT: usize = 2048;
@@ -43,10 +43,15 @@ const STREAM_PROBES: &[(StreamCandidate, ProbeFn)] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DatagramCandidate {
     Dns,
+    Dhcp,
+    Dhcpv6,
 }
 
-const DATAGRAM_PROBES: &[(DatagramCandidate, ProbeFn)] =
-    &[(DatagramCandidate::Dns, dns::stream::probe_datagram)];
+const DATAGRAM_PROBES: &[(DatagramCandidate, ProbeFn)] = &[
+    (DatagramCandidate::Dns, dns::stream::probe_datagram),
+    (DatagramCandidate::Dhcp, dhcp::probe_v4),
+    (DatagramCandidate::Dhcpv6, dhcp::probe_v6),
+];
 
 /// The engaged dissector of a flow.
 #[derive(Debug)]
@@ -61,6 +66,8 @@ enum Engaged {
     /// DNS over UDP or TCP.
     Dns(dns::stream::DnsFlow),
     Http(http::stream::HttpStream),
+    /// DHCPv4 or DHCPv6.
+    Dhcp(dhcp::DhcpFlow),
     /// Nobody wanted the flow.
     Unknown,
 }
@@ -123,6 +130,8 @@ impl AppState {
             Engaged::Ssh(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
             Engaged::Dns(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
             Engaged::Http(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
+            // A datagram dissector never engages on a stream.
+            Engaged::Dhcp(_) => Progress::Done,
         };
         if progress == Progress::Done {
             if let Some(w) = self.wants.get_mut(d) {
@@ -142,6 +151,7 @@ impl AppState {
         }
         match &mut self.engaged {
             Engaged::Dns(s) => s.on_datagram(dir, payload, ts, &mut self.summary),
+            Engaged::Dhcp(s) => s.on_datagram(dir, payload, ts, &mut self.summary),
             // Stream dissectors never engage on datagrams; nothing else is
             // done for a flow nobody claimed.
             Engaged::Probing { .. }
@@ -172,11 +182,12 @@ impl AppState {
     }
 
     fn proto_of_engaged(&self) -> Option<AppProto> {
-        match self.engaged {
+        match &self.engaged {
             Engaged::Tls(_) => Some(AppProto::Tls),
             Engaged::Ssh(_) => Some(AppProto::Ssh),
             Engaged::Dns(_) => Some(AppProto::Dns),
             Engaged::Http(_) => Some(AppProto::Http),
+            Engaged::Dhcp(s) => Some(s.proto()),
             Engaged::Probing { .. } | Engaged::Unknown => None,
         }
     }
@@ -200,6 +211,8 @@ fn engage_stream(c: StreamCandidate) -> Engaged {
 fn engage_datagram(c: DatagramCandidate) -> Engaged {
     match c {
         DatagramCandidate::Dns => Engaged::Dns(dns::stream::DnsFlow::new()),
+        DatagramCandidate::Dhcp => Engaged::Dhcp(dhcp::DhcpFlow::new(AppProto::Dhcp)),
+        DatagramCandidate::Dhcpv6 => Engaged::Dhcp(dhcp::DhcpFlow::new(AppProto::Dhcpv6)),
     }
 }
 

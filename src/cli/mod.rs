@@ -37,6 +37,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Analyse capture files (pcap, pcapng; .gz/.zst too) or a live interface
@@ -170,6 +172,11 @@ pub struct AnalyzeArgs {
     /// Most flows held at once (all workers together).
     #[arg(long, value_name = "N", default_value_t = 262_144)]
     pub max_flows: usize,
+
+    /// Addresses the DNS name cache holds (per worker; 0 turns
+    /// `remote_names` off).
+    #[arg(long, value_name = "N", default_value_t = 65_536)]
+    pub dns_cache: usize,
 
     /// Bytes of each TCP direction reassembled for the dissectors.
     #[arg(long, value_name = "BYTES", default_value_t = 16384)]
@@ -319,6 +326,7 @@ fn pipeline_config(args: &AnalyzeArgs) -> Result<PipelineConfig, String> {
         config.dissect = false;
         config.flow.stream_prefix_bytes = 0;
     }
+    config.dns_cache = args.dns_cache;
     config.flow.reassembly_memcap = args.reassembly_memcap;
     for t in &args.timeouts {
         set_timeout(&mut config.flow.timeouts, t).map_err(|e| format!("--timeout {t}: {e}"))?;

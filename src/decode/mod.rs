@@ -423,6 +423,35 @@ pub fn shard_addresses(frame: &Frame<'_>) -> Option<(IpAddr, IpAddr)> {
     }
 }
 
+/// The payload of a frame's innermost UDP datagram when it comes from
+/// `src_port`, found without state (no fragment reassembly, no counters).
+/// The same frame always gives the same answer, whichever worker asks: the
+/// DNS name caches of all workers are fed through it (a fragmented
+/// datagram gives `None`, in every worker alike).
+pub fn stateless_udp_from<'a>(frame: &Frame<'a>, src_port: u16) -> Option<&'a [u8]> {
+    let mut w = Walk::default();
+    let meta = FrameMeta {
+        ts: frame.ts,
+        wire_len: frame.orig_len,
+    };
+    let from = |p: Packet<'a>| match p.transport {
+        Transport::Udp { src_port: s, .. } if s == src_port && !p.truncated => Some(p.payload),
+        _ => None,
+    };
+    // The common frame is read from fixed offsets; the rest take the walk.
+    if let Some(p) = fast::decode(frame, &mut w, meta) {
+        return from(p);
+    }
+    w.reset();
+    let L3::Ip(ip) = link::walk_frame(frame.link, frame.data, &mut w) else {
+        return None;
+    };
+    match ip::walk_ip(ip, &mut w, meta) {
+        Outcome::Packet(p) => from(p),
+        _ => None,
+    }
+}
+
 /// The address pair of an IP packet that cannot hold a tunnel: TCP, ICMP,
 /// ESP, UDP off the tunnel ports, or any IPv4 fragment (whose pair is the
 /// datagram's). Read straight from the fixed header, so sharding skips the

@@ -27,6 +27,9 @@ pub(super) fn app_proto_field(buf: &mut Vec<u8>, app: &AppSummary) {
 
 /// The protocol objects and `app_rtt`, each as `,"name":{...}`.
 pub(super) fn app_objects(buf: &mut Vec<u8>, app: &AppSummary) {
+    if !app.remote_names.is_empty() {
+        object(buf, "remote_names", Some(&app.remote_names));
+    }
     object(buf, "tls", app.tls.as_ref());
     object(buf, "ssh", app.ssh.as_ref());
     object(buf, "rdp", app.rdp.as_ref());

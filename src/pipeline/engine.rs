@@ -18,7 +18,9 @@ use crate::flow::table::{FlowTable, PacketVerdict};
 use crate::flow::{Direction, FlowSummary};
 use crate::output;
 use crate::pipeline::{EventKey, KeyedEvent, PipelineConfig};
-use crate::proto::FlowCx;
+use crate::proto::app::MAX_REMOTE_NAMES;
+use crate::proto::dns::{self, NameCache};
+use crate::proto::{AppSummary, FlowCx};
 use crate::site::SiteNetworks;
 
 /// Phase of an event within one sequence step: expiries found by a tick come
@@ -36,6 +38,9 @@ pub struct Engine {
     enricher: Option<Enricher>,
     /// Which product a remote-access flow is.
     catalogue: std::sync::Arc<crate::catalogue::Catalogue>,
+    /// Address -> names from the DNS responses of every shard, in capture
+    /// order (see `learn_names`).
+    names: NameCache,
     /// Reused scratch list of finished flows for one step.
     finished: Vec<FlowSummary>,
     /// Events ready for the writer, in key order.
@@ -60,6 +65,7 @@ impl Engine {
                 .as_ref()
                 .map(|shared| Enricher::new(shared.clone(), config.enrich_cache)),
             catalogue: config.catalogue.clone(),
+            names: NameCache::new(config.dns_cache),
             finished: Vec::new(),
             events: Vec::new(),
             dissect: config.dissect,
@@ -68,6 +74,7 @@ impl Engine {
 
     /// Process one frame, the `seq`-th item of the run.
     pub fn on_frame(&mut self, seq: u64, frame: &Frame<'_>) {
+        self.learn_names(frame);
         // Matched by reference: moving the packet out of the `Option` would
         // copy it (136 bytes) once more per frame.
         let decoded = self.decoder.decode(frame);
@@ -80,6 +87,38 @@ impl Engine {
             }
         }
         self.emit_finished(seq, PHASE_PACKET);
+    }
+
+    /// A frame of another worker's shard (the `seq`-th item of the run):
+    /// only its DNS answers are learned, so that every worker's name cache
+    /// holds the same names at the same point of the run.
+    pub fn on_other_shard_frame(&mut self, _seq: u64, frame: &Frame<'_>) {
+        self.learn_names(frame);
+    }
+
+    /// Does this frame carry a DNS response over UDP (that every worker
+    /// must see)? Stateless: the same answer in every worker.
+    pub fn is_dns_response(frame: &Frame<'_>) -> bool {
+        crate::decode::stateless_udp_from(frame, dns::stream::PORT)
+            .and_then(|p| dns::Message::new(p).ok())
+            .is_some_and(|m| m.is_response() && m.ancount() > 0)
+    }
+
+    /// Feed the name cache from a UDP DNS response. Taken from the raw
+    /// frame without the decoder's state (no fragment reassembly), so the
+    /// owner of the frame's flow and every other worker learn exactly the
+    /// same names. DNS over TCP is dissected but not learned from: only
+    /// the owning worker sees its stream.
+    fn learn_names(&mut self, frame: &Frame<'_>) {
+        if self.names.capacity() == 0 {
+            return;
+        }
+        let Some(payload) = crate::decode::stateless_udp_from(frame, dns::stream::PORT) else {
+            return;
+        };
+        if let Ok(m) = dns::Message::new(payload) {
+            self.names.learn(&m);
+        }
     }
 
     /// Capture time reached `now` (a tick, the `seq`-th item of the run).
@@ -131,6 +170,7 @@ impl Engine {
         self.finished
             .sort_unstable_by_key(|f| (f.flow_id, f.start, f.endpoints.src_port));
         for mut flow in self.finished.drain(..) {
+            name_remote_end(&self.names, &self.site, &mut flow);
             if let Some(app) = flow.app.as_deref_mut() {
                 if app.remote_access.is_none() {
                     app.remote_access = crate::proto::classify::by_protocol(app);
@@ -142,7 +182,9 @@ impl Engine {
                     dst_port: ep.dst_port,
                     ip_proto: ep.ip_proto,
                 };
-                let product = self.catalogue.identify(app, &cx, &[]);
+                let names = std::mem::take(&mut app.remote_names);
+                let product = self.catalogue.identify(app, &cx, &names);
+                app.remote_names = names;
                 if product.is_some() {
                     app.remote_access = crate::catalogue::refine(app.remote_access.take(), product);
                 }
@@ -172,6 +214,25 @@ impl Engine {
                 line,
             });
         }
+    }
+}
+
+/// `remote_names`: what the DNS answers so far said the flow's far end
+/// (or, without one, its responder) is called.
+fn name_remote_end(cache: &NameCache, site: &SiteNetworks, flow: &mut FlowSummary) {
+    {
+        let ep = &flow.endpoints;
+        let far = site.remote_end(ep.src_ip, ep.dst_ip).unwrap_or(ep.dst_ip);
+        let names = cache.lookup(far);
+        if names.is_empty() {
+            return;
+        }
+        let app = flow.app.get_or_insert_with(Box::<AppSummary>::default);
+        app.remote_names = names
+            .iter()
+            .take(MAX_REMOTE_NAMES)
+            .map(|n| n.to_string())
+            .collect();
     }
 }
 

@@ -60,6 +60,9 @@ pub struct PipelineConfig {
     /// The remote-access catalogue (the embedded one unless a site adds
     /// entries).
     pub catalogue: std::sync::Arc<crate::catalogue::Catalogue>,
+    /// Addresses each worker's DNS name cache holds (0: no `remote_names`).
+    /// Every worker learns every DNS response, so this is not divided.
+    pub dns_cache: usize,
 }
 
 impl Default for PipelineConfig {
@@ -74,6 +77,7 @@ impl Default for PipelineConfig {
             enrich_cache: 65_536,
             dissect: true,
             catalogue: crate::catalogue::Catalogue::shared_embedded(),
+            dns_cache: 65_536,
         }
     }
 }
@@ -425,6 +429,9 @@ fn scan_worker(
                     let seq = clock.next_seq();
                     if shard_of(&frame, workers) == worker {
                         engine.on_frame(seq, &frame);
+                    } else {
+                        // DNS answers of every shard name later flows.
+                        engine.on_other_shard_frame(seq, &frame);
                     }
                     since_report += 1;
                     if since_report >= SCAN_REPORT_FRAMES {
@@ -447,11 +454,13 @@ fn scan_worker(
     ScanResult { clock, error }
 }
 
-/// A frame on its way to a worker.
+/// A frame on its way to a worker. `own` is false for a DNS response of
+/// another worker's shard, handed to every worker for its name cache.
 enum Item<'a> {
     Frame {
         seq: u64,
         frame: Frame<'a>,
+        own: bool,
     },
     /// A frame whose bytes were copied into the batch's arena.
     Copied {
@@ -461,6 +470,7 @@ enum Item<'a> {
         orig_len: u32,
         interface: u32,
         range: (u32, u32),
+        own: bool,
     },
     Tick {
         seq: u64,
@@ -560,6 +570,35 @@ impl<'a> Dispatcher<'a> {
         }
     }
 
+    /// Hand a DNS response to every worker but its owner `w`, at its
+    /// place in the sequence (see `Engine::on_other_shard_frame`).
+    fn hand_to_other_shards(&mut self, w: usize, seq: u64, frame: Frame<'a>) {
+        for other in (0..self.workers).filter(|&o| o != w) {
+            let own = false;
+            self.push(other, Item::Frame { seq, frame, own }, seq);
+        }
+    }
+
+    /// The same for a frame that does not outlive the read: its bytes are
+    /// copied into each batch.
+    fn copy_hand_to_other_shards(&mut self, w: usize, seq: u64, frame: &Frame<'_>) {
+        for other in (0..self.workers).filter(|&o| o != w) {
+            let b = &mut self.batches[other];
+            let start = b.arena.len() as u32;
+            b.arena.extend_from_slice(frame.data);
+            let item = Item::Copied {
+                seq,
+                ts: frame.ts,
+                link: frame.link,
+                orig_len: frame.orig_len,
+                interface: frame.interface,
+                range: (start, frame.data.len() as u32),
+                own: false,
+            };
+            self.push(other, item, seq);
+        }
+    }
+
     fn flush_all(&mut self, seq: u64) {
         for w in 0..self.workers {
             self.batches[w].watermark = seq;
@@ -625,7 +664,11 @@ fn run_parallel(
                                 }
                                 let seq = clock.next_seq();
                                 let w = shard_of(&frame, workers);
-                                dispatcher.push(w, Item::Frame { seq, frame }, seq);
+                                if Engine::is_dns_response(&frame) {
+                                    dispatcher.hand_to_other_shards(w, seq, frame);
+                                }
+                                let own = true;
+                                dispatcher.push(w, Item::Frame { seq, frame, own }, seq);
                             }
                             Ok(None) => break,
                             Err(e) => {
@@ -643,6 +686,9 @@ fn run_parallel(
                             }
                             let seq = clock.next_seq();
                             let w = shard_of(&frame, workers);
+                            if Engine::is_dns_response(&frame) {
+                                dispatcher.copy_hand_to_other_shards(w, seq, &frame);
+                            }
                             let b = &mut dispatcher.batches[w];
                             let start = b.arena.len() as u32;
                             b.arena.extend_from_slice(frame.data);
@@ -653,6 +699,7 @@ fn run_parallel(
                                 orig_len: frame.orig_len,
                                 interface: frame.interface,
                                 range: (start, frame.data.len() as u32),
+                                own: true,
                             };
                             dispatcher.push(w, item, seq);
                         }
@@ -689,7 +736,16 @@ fn worker_loop<'a>(
         let mut ticked = false;
         for item in batch.items.drain(..) {
             match item {
-                Item::Frame { seq, frame } => engine.on_frame(seq, &frame),
+                Item::Frame {
+                    seq,
+                    frame,
+                    own: true,
+                } => engine.on_frame(seq, &frame),
+                Item::Frame {
+                    seq,
+                    frame,
+                    own: false,
+                } => engine.on_other_shard_frame(seq, &frame),
                 Item::Copied {
                     seq,
                     ts,
@@ -697,6 +753,7 @@ fn worker_loop<'a>(
                     orig_len,
                     interface,
                     range,
+                    own,
                 } => {
                     let (start, len) = (range.0 as usize, range.1 as usize);
                     let data = batch.arena.get(start..start + len).unwrap_or(&[]);
@@ -707,7 +764,11 @@ fn worker_loop<'a>(
                         interface,
                         data,
                     };
-                    engine.on_frame(seq, &frame);
+                    if own {
+                        engine.on_frame(seq, &frame);
+                    } else {
+                        engine.on_other_shard_frame(seq, &frame);
+                    }
                 }
                 Item::Tick { seq, now } => {
                     engine.on_tick(seq, now);

@@ -206,6 +206,11 @@ pub fn run_service(
                             clock.account(&frame);
                             let seq = clock.next_seq();
                             let w = shard_of(&frame, workers);
+                            // Every worker learns every DNS answer (the
+                            // name cache), as in `run_parallel`.
+                            if Engine::is_dns_response(&frame) {
+                                dispatcher.copy_hand_to_other_shards(w, seq, &frame);
+                            }
                             dispatcher.push_copy(w, seq, &frame);
                         }
                         Ok(None) => break,
@@ -316,6 +321,7 @@ impl Dispatcher<'_> {
             orig_len: frame.orig_len,
             interface: frame.interface,
             range: (start, u32::try_from(frame.data.len()).unwrap_or(0)),
+            own: true,
         };
         self.push(w, item, seq);
     }

@@ -114,6 +114,9 @@ pub enum Progress {
     Done,
 }
 
+/// Most names `remote_names` carries.
+pub const MAX_REMOTE_NAMES: usize = 4;
+
 /// Most anomalies one flow keeps; later ones are only counted.
 pub const MAX_ANOMALIES: usize = 8;
 /// Longest `detail` text an anomaly keeps, in bytes.
@@ -325,6 +328,10 @@ pub struct AppSummary {
     pub quic: Option<super::quic::QuicRecord>,
     /// Filled in by the catalogue when the flow ends.
     pub remote_access: Option<RemoteAccess>,
+    /// Names the DNS answers seen before the flow ended gave for its far
+    /// end (`proto::dns::NameCache`), most recent first, at most
+    /// [`MAX_REMOTE_NAMES`]. Filled in when the flow ends.
+    pub remote_names: Vec<String>,
     pub app_rtt: AppRtt,
     pub anomalies: AnomalyList,
     /// The first payload bytes of each direction (catalogue payload
@@ -361,6 +368,7 @@ impl AppSummary {
             && self.socks.is_none()
             && self.quic.is_none()
             && self.remote_access.is_none()
+            && self.remote_names.is_empty()
             && self.anomalies.is_empty()
     }
 }

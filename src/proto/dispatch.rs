@@ -16,7 +16,7 @@ use crate::capture::Timestamp;
 use crate::flow::Direction;
 
 use super::app::{AppProto, AppSummary, FlowCx, Probe, Progress};
-use super::{quic, rdp, socks, ssh, tls, vnc};
+use super::{dhcp, dns, http, quic, rdp, socks, ssh, tls, vnc};
 
 /// Bytes of one direction after which an undecided flow is left alone.
 pub const PROBE_LIMIT: usize = 2048;
@@ -31,6 +31,8 @@ enum StreamCandidate {
     Socks,
     Rdp,
     Vnc,
+    Dns,
+    Http,
 }
 
 type ProbeFn = fn(&FlowCx, Direction, &[u8]) -> Probe;
@@ -41,6 +43,8 @@ const STREAM_PROBES: &[(StreamCandidate, ProbeFn)] = &[
     (StreamCandidate::Socks, socks::probe),
     (StreamCandidate::Rdp, rdp::stream::probe),
     (StreamCandidate::Vnc, vnc::stream::probe),
+    (StreamCandidate::Dns, dns::stream::probe_stream),
+    (StreamCandidate::Http, http::stream::probe),
 ];
 
 /// The candidates for UDP datagrams, probed in this order.
@@ -49,12 +53,18 @@ enum DatagramCandidate {
     Quic,
     Dtls,
     RdpUdp,
+    Dns,
+    Dhcp,
+    Dhcpv6,
 }
 
 const DATAGRAM_PROBES: &[(DatagramCandidate, ProbeFn)] = &[
     (DatagramCandidate::Quic, quic::probe),
     (DatagramCandidate::Dtls, tls::dtls::probe),
     (DatagramCandidate::RdpUdp, rdp::udp::probe),
+    (DatagramCandidate::Dns, dns::stream::probe_datagram),
+    (DatagramCandidate::Dhcp, dhcp::probe_v4),
+    (DatagramCandidate::Dhcpv6, dhcp::probe_v6),
 ];
 
 /// The engaged dissector of a flow.
@@ -78,6 +88,11 @@ enum Engaged {
     RdpUdp(rdp::udp::RdpUdpState),
     Quic(Box<quic::QuicFlow>),
     Dtls(Box<tls::dtls::DtlsFlow>),
+    /// DNS over UDP or TCP.
+    Dns(dns::stream::DnsFlow),
+    Http(http::stream::HttpStream),
+    /// DHCPv4 or DHCPv6.
+    Dhcp(dhcp::DhcpFlow),
     /// Nobody wanted the flow.
     Unknown,
 }
@@ -160,7 +175,9 @@ impl AppState {
             Engaged::Vnc(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
             // A datagram dissector on a stream (cannot happen): nothing to do.
             Engaged::RdpUdp(_) => Progress::Done,
-            Engaged::Quic(_) | Engaged::Dtls(_) => Progress::Done,
+            Engaged::Dns(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
+            Engaged::Http(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
+            Engaged::Quic(_) | Engaged::Dtls(_) | Engaged::Dhcp(_) => Progress::Done,
         };
         if progress == Progress::Done {
             if let Some(w) = self.wants.get_mut(d) {
@@ -180,15 +197,21 @@ impl AppState {
             }
         }
         match &mut self.engaged {
-            Engaged::Probing { .. } | Engaged::Unknown => {}
             Engaged::RdpUdp(s) => s.on_datagram(dir, payload, ts, &mut self.summary),
             Engaged::Quic(q) => q.on_datagram(dir, payload, ts, &mut self.summary),
             Engaged::Dtls(d) => d.on_datagram(dir, payload, ts, &mut self.summary),
-            Engaged::Tls(_)
+            Engaged::Dns(s) => s.on_datagram(dir, payload, ts, &mut self.summary),
+            Engaged::Dhcp(s) => s.on_datagram(dir, payload, ts, &mut self.summary),
+            // Stream dissectors never engage on datagrams; nothing else is
+            // done for a flow nobody claimed.
+            Engaged::Probing { .. }
+            | Engaged::Unknown
+            | Engaged::Tls(_)
             | Engaged::Ssh(_)
             | Engaged::Socks(_)
             | Engaged::Rdp(_)
-            | Engaged::Vnc(_) => {}
+            | Engaged::Vnc(_)
+            | Engaged::Http(_) => {}
         }
     }
 
@@ -225,7 +248,7 @@ impl AppState {
     }
 
     fn proto_of_engaged(&self) -> Option<AppProto> {
-        match self.engaged {
+        match &self.engaged {
             Engaged::Tls(_) => Some(AppProto::Tls),
             Engaged::Ssh(_) => Some(AppProto::Ssh),
             Engaged::Socks(_) => Some(AppProto::Socks),
@@ -234,6 +257,9 @@ impl AppState {
             Engaged::RdpUdp(_) => Some(AppProto::RdpUdp),
             Engaged::Quic(_) => Some(AppProto::Quic),
             Engaged::Dtls(_) => Some(AppProto::Dtls),
+            Engaged::Dns(_) => Some(AppProto::Dns),
+            Engaged::Http(_) => Some(AppProto::Http),
+            Engaged::Dhcp(s) => Some(s.proto()),
             Engaged::Probing { .. } | Engaged::Unknown => None,
         }
     }
@@ -252,6 +278,8 @@ fn engage_stream(c: StreamCandidate) -> Engaged {
         StreamCandidate::Socks => Engaged::Socks(socks::SocksStream::new()),
         StreamCandidate::Rdp => Engaged::Rdp(rdp::stream::RdpStream::new()),
         StreamCandidate::Vnc => Engaged::Vnc(vnc::stream::VncStream::new()),
+        StreamCandidate::Dns => Engaged::Dns(dns::stream::DnsFlow::new()),
+        StreamCandidate::Http => Engaged::Http(http::stream::HttpStream::new()),
     }
 }
 
@@ -260,6 +288,9 @@ fn engage_datagram(c: DatagramCandidate) -> Engaged {
         DatagramCandidate::RdpUdp => Engaged::RdpUdp(rdp::udp::RdpUdpState::new()),
         DatagramCandidate::Quic => Engaged::Quic(Box::new(quic::QuicFlow::new())),
         DatagramCandidate::Dtls => Engaged::Dtls(Box::new(tls::dtls::DtlsFlow::new())),
+        DatagramCandidate::Dns => Engaged::Dns(dns::stream::DnsFlow::new()),
+        DatagramCandidate::Dhcp => Engaged::Dhcp(dhcp::DhcpFlow::new(AppProto::Dhcp)),
+        DatagramCandidate::Dhcpv6 => Engaged::Dhcp(dhcp::DhcpFlow::new(AppProto::Dhcpv6)),
     }
 }
 

@@ -1,11 +1,10 @@
 //! HTTP/1.x requests: method, host, URI, user agent, CONNECT targets.
 //!
-//! Placeholder of the dissector contract (see `proto::app` and
-//! `proto::dispatch`): the record is filled in by this protocol's
-//! dissector.
+//! - [`parser`]: zero-copy request/status line and header views
+//!   (RFC 9112 §3-§5), bounded to [`parser::MAX_HEAD`] bytes.
+//! - [`stream`]: the probe, the per-flow state and the owned
+//!   [`HttpRecord`].
+pub mod parser;
+pub mod stream;
 
-use serde::Serialize;
-
-/// What a flow's http traffic showed (the `http` object of the events).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct HttpRecord {}
+pub use stream::HttpRecord;

@@ -16,6 +16,7 @@ use crate::capture::Timestamp;
 use crate::flow::Direction;
 
 use super::app::{AppProto, AppSummary, FlowCx, Probe, Progress};
+use super::vpn::{ike, l2tp, openvpn, pptp, wireguard};
 use super::{ssh, tls};
 
 /// Bytes of one direction after which an undecided flow is left alone.
@@ -26,6 +27,8 @@ pub const PROBE_LIMIT: usize = 2048;
 enum StreamCandidate {
     Tls,
     Ssh,
+    Pptp,
+    OpenVpn,
 }
 
 type ProbeFn = fn(&FlowCx, Direction, &[u8]) -> Probe;
@@ -33,13 +36,29 @@ type ProbeFn = fn(&FlowCx, Direction, &[u8]) -> Probe;
 const STREAM_PROBES: &[(StreamCandidate, ProbeFn)] = &[
     (StreamCandidate::Tls, tls::stream::probe),
     (StreamCandidate::Ssh, ssh::stream::probe),
+    (StreamCandidate::Pptp, pptp::probe),
+    (StreamCandidate::OpenVpn, openvpn::probe_tcp),
 ];
 
 /// The candidates for UDP datagrams, probed in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DatagramCandidate {}
+enum DatagramCandidate {
+    WireGuard,
+    Ike,
+    L2tp,
+    OpenVpn,
+}
 
-const DATAGRAM_PROBES: &[(DatagramCandidate, ProbeFn)] = &[];
+const DATAGRAM_PROBES: &[(DatagramCandidate, ProbeFn)] = &[
+    (DatagramCandidate::WireGuard, wireguard::probe),
+    (DatagramCandidate::Ike, ike::probe),
+    (DatagramCandidate::L2tp, l2tp::probe),
+    (DatagramCandidate::OpenVpn, openvpn::probe_udp),
+];
+
+/// Datagrams per flow shown to the probes before an undecided UDP flow is
+/// left alone (a UDP flow has no growing prefix to bound the probing).
+pub const PROBE_DATAGRAMS: u32 = 8;
 
 /// The engaged dissector of a flow.
 #[derive(Debug)]
@@ -51,6 +70,11 @@ enum Engaged {
     },
     Tls(tls::stream::TlsStream),
     Ssh(ssh::stream::SshStream),
+    WireGuard(wireguard::WireGuardState),
+    OpenVpn(Box<openvpn::OpenVpnState>),
+    Ike(ike::IkeState),
+    L2tp(l2tp::L2tpState),
+    Pptp(pptp::PptpState),
     /// Nobody wanted the flow.
     Unknown,
 }
@@ -61,6 +85,8 @@ pub struct AppState {
     engaged: Engaged,
     /// Which directions still want their stream prefix fed.
     wants: [bool; 2],
+    /// UDP datagrams probed so far (see [`PROBE_DATAGRAMS`]).
+    probed_datagrams: u32,
     pub summary: AppSummary,
 }
 
@@ -76,6 +102,7 @@ impl AppState {
         AppState {
             engaged: Engaged::Probing { ruled_out: 0 },
             wants: [true, true],
+            probed_datagrams: 0,
             summary: AppSummary::default(),
         }
     }
@@ -111,6 +138,10 @@ impl AppState {
             }
             Engaged::Tls(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
             Engaged::Ssh(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
+            Engaged::OpenVpn(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
+            Engaged::Pptp(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
+            // Datagram dissectors never see a stream.
+            Engaged::WireGuard(_) | Engaged::Ike(_) | Engaged::L2tp(_) => Progress::Done,
         };
         if progress == Progress::Done {
             if let Some(w) = self.wants.get_mut(d) {
@@ -122,16 +153,29 @@ impl AppState {
 
     /// A UDP datagram of the flow (`payload` as captured).
     pub fn on_datagram(&mut self, cx: &FlowCx, dir: Direction, payload: &[u8], ts: Timestamp) {
-        let _ = ts;
         if let Engaged::Probing { ruled_out } = self.engaged {
+            self.probed_datagrams = self.probed_datagrams.saturating_add(1);
             self.engaged = probe_datagram(cx, dir, payload, ruled_out);
+            if matches!(self.engaged, Engaged::Probing { .. })
+                && self.probed_datagrams >= PROBE_DATAGRAMS
+            {
+                self.engaged = Engaged::Unknown;
+            }
             if let Some(p) = self.proto_of_engaged() {
                 self.summary.set_proto(p);
             }
         }
+        let sum = &mut self.summary;
         match &mut self.engaged {
-            Engaged::Probing { .. } | Engaged::Unknown => {}
-            Engaged::Tls(_) | Engaged::Ssh(_) => {}
+            Engaged::WireGuard(s) => s.on_datagram(dir, payload, ts, sum),
+            Engaged::OpenVpn(s) => s.on_datagram(dir, payload, ts, sum),
+            Engaged::Ike(s) => s.on_datagram(cx, dir, payload, ts, sum),
+            Engaged::L2tp(s) => s.on_datagram(dir, payload, ts, sum),
+            Engaged::Probing { .. }
+            | Engaged::Unknown
+            | Engaged::Tls(_)
+            | Engaged::Ssh(_)
+            | Engaged::Pptp(_) => {}
         }
     }
 
@@ -158,6 +202,11 @@ impl AppState {
         match self.engaged {
             Engaged::Tls(_) => Some(AppProto::Tls),
             Engaged::Ssh(_) => Some(AppProto::Ssh),
+            Engaged::WireGuard(_) => Some(AppProto::WireGuard),
+            Engaged::OpenVpn(_) => Some(AppProto::OpenVpn),
+            Engaged::Ike(_) => Some(AppProto::Ike),
+            Engaged::L2tp(_) => Some(AppProto::L2tp),
+            Engaged::Pptp(_) => Some(AppProto::Pptp),
             Engaged::Probing { .. } | Engaged::Unknown => None,
         }
     }
@@ -173,11 +222,18 @@ fn engage_stream(c: StreamCandidate) -> Engaged {
     match c {
         StreamCandidate::Tls => Engaged::Tls(tls::stream::TlsStream::new()),
         StreamCandidate::Ssh => Engaged::Ssh(ssh::stream::SshStream::new()),
+        StreamCandidate::Pptp => Engaged::Pptp(pptp::PptpState::new()),
+        StreamCandidate::OpenVpn => Engaged::OpenVpn(Box::default()),
     }
 }
 
 fn engage_datagram(c: DatagramCandidate) -> Engaged {
-    match c {}
+    match c {
+        DatagramCandidate::WireGuard => Engaged::WireGuard(wireguard::WireGuardState::new()),
+        DatagramCandidate::Ike => Engaged::Ike(ike::IkeState::new()),
+        DatagramCandidate::L2tp => Engaged::L2tp(l2tp::L2tpState::new()),
+        DatagramCandidate::OpenVpn => Engaged::OpenVpn(Box::default()),
+    }
 }
 
 /// Run the stream probes not yet ruled out over `bytes`.

@@ -33,6 +33,10 @@ pub const TRANSPORT_MIN_LEN: usize = 32;
 pub const PORT: u16 = 51820;
 pub const TAILSCALE_PORT: u16 = 41641;
 
+/// Tailscale's discovery messages share its WireGuard flows: they start
+/// with "TS" and U+1F4AC in UTF-8 (Tailscale `disco/disco.go`, `Magic`).
+pub const TAILSCALE_DISCO_MAGIC: &[u8] = b"TS\xf0\x9f\x92\xac";
+
 /// Field offsets of the messages.
 mod field {
     pub const TYPE: usize = 0;
@@ -132,6 +136,9 @@ pub fn type_name(kind: u8) -> &'static str {
 /// A handshake message is proof; transport data alone only on the
 /// WireGuard ports (its header is 4 bytes of structure).
 pub fn probe(cx: &FlowCx, _dir: Direction, bytes: &[u8]) -> Probe {
+    if bytes.starts_with(TAILSCALE_DISCO_MAGIC) && cx.has_port(TAILSCALE_PORT) {
+        return Probe::NeedMore;
+    }
     match Message::parse(bytes) {
         Ok(m) if m.kind() != TRANSPORT_DATA => Probe::Match,
         Ok(_) if cx.has_port(PORT) || cx.has_port(TAILSCALE_PORT) => Probe::Match,
@@ -159,6 +166,11 @@ impl WireGuardState {
         let rec = summary
             .vpn
             .get_or_insert_with(|| VpnRecord::new("wireguard"));
+        if payload.starts_with(TAILSCALE_DISCO_MAGIC) {
+            rec.saw("tailscale_disco");
+            summary.set_proto(AppProto::WireGuard);
+            return;
+        }
         match Message::parse(payload) {
             Ok(m) => {
                 rec.saw(type_name(m.kind()));

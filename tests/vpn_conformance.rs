@@ -124,6 +124,16 @@ fn observed(pcap: &Path) -> BTreeMap<String, (Option<String>, Value, Value)> {
     let (out, res) = common::run(&[pcap.to_path_buf()], 1);
     res.expect("pipeline ran");
     let events = common::parse_lines(&out).expect("JSON lines");
+    // Every event (flow, session with its identity, anomaly) fits its
+    // schema, the `vpn` $def included.
+    for line in std::str::from_utf8(&out).unwrap_or("").lines() {
+        if let Err(e) = gatewatch::output::schema_check::validate_event_line(line) {
+            panic!(
+                "{}: event does not fit its schema: {e}\n{line}",
+                pcap.display()
+            );
+        }
+    }
     let mut map = BTreeMap::new();
     for ev in events.iter().filter(|e| common::is_event(e, "flow")) {
         let proto = ev["proto"].as_str().unwrap_or("");
@@ -412,4 +422,26 @@ fn compare_openvpn(t: &mut Tally, pcap: &str, key: &str, recs: &[Value], vpn: &V
         .filter_map(|n| opcode_number(n))
         .collect();
     t.check(pcap, key, "ovpn_opcodes", &join(&want), &join(&got));
+}
+
+/// IKEv1 aggressive mode: tshark reads ID_IPV4_ADDR 192.168.12.2 in the
+/// clear ID payloads; the session event carries it as the identity hint.
+#[test]
+fn aggressive_mode_identity_reaches_the_session_event() {
+    let Some(pcap) = common::corpus_file(
+        "vpn_conformance",
+        "zeek-spicy-ipsec/traces/ipsec-ikev1-isakmp-aggressive-mode.pcap",
+    ) else {
+        return;
+    };
+    let (out, res) = common::run(&[pcap], 1);
+    res.expect("pipeline ran");
+    let events = common::parse_lines(&out).expect("JSON lines");
+    let session = events
+        .iter()
+        .find(|e| common::is_event(e, "session"))
+        .expect("a session event for the IKE flow");
+    let ra = &session["remote_access"];
+    assert_eq!(ra["category"], "vpn");
+    assert_eq!(ra["identity"], "ipv4:192.168.12.2");
 }

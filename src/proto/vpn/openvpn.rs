@@ -49,9 +49,13 @@ pub const HMAC_LENS: [usize; 3] = [20, 32, 64];
 pub const TLS_CRYPT_TAG: usize = 32;
 /// Most acks one control packet carries (`RELIABLE_ACK_SIZE`).
 pub const MAX_ACKS: u8 = 8;
-/// A net time no earlier than 2010-01-01 and before 2100 (seconds).
+/// A net time no earlier than 2010-01-01 and before 2040 (seconds): a
+/// narrow window, since random bytes fall into it a fifth of the time.
 const NET_TIME_MIN: u32 = 1_262_304_000;
-const NET_TIME_MAX: u32 = 4_102_444_800;
+const NET_TIME_MAX: u32 = 2_208_988_800;
+/// tls-auth's replay packet id counts control packets from 1: below this
+/// for any session seen in practice.
+const MAX_TLS_AUTH_PID: u32 = 1 << 24;
 /// Longest TCP frame accepted (OpenVPN's TCP frames are below 64 KiB and
 /// its control packets near the MTU).
 pub const MAX_FRAME: usize = 16384;
@@ -227,7 +231,7 @@ impl<'a> Packet<'a> {
         let op = self.opcode();
         for h in HMAC_LENS {
             let at = field::AFTER_SESSION + h;
-            let fits = be32(b, at).is_some_and(|pid| pid != 0)
+            let fits = be32(b, at).is_some_and(|pid| pid != 0 && pid < MAX_TLS_AUTH_PID)
                 && be32(b, at + PACKET_ID_LEN).is_some_and(plausible_time)
                 && reliability(b, at + PACKET_ID_LEN + NET_TIME_LEN, op).is_ok();
             if fits {
@@ -236,7 +240,13 @@ impl<'a> Packet<'a> {
                 });
             }
         }
-        let crypt = be32(b, field::AFTER_SESSION).is_some_and(|pid| pid != 0)
+        // tls-crypt came with OpenVPN 2.4, after the V1 resets were gone.
+        let v1_reset = matches!(
+            op,
+            P_CONTROL_HARD_RESET_CLIENT_V1 | P_CONTROL_HARD_RESET_SERVER_V1
+        );
+        let crypt = !v1_reset
+            && be32(b, field::AFTER_SESSION).is_some_and(|pid| pid != 0)
             && be32(b, field::AFTER_SESSION + PACKET_ID_LEN).is_some_and(plausible_time)
             && b.len() >= field::AFTER_SESSION + PACKET_ID_LEN + NET_TIME_LEN + TLS_CRYPT_TAG;
         if crypt {
@@ -309,7 +319,7 @@ fn reliability(b: &[u8], at: usize, op: u8) -> Result<Control<'_>, OvError> {
 
 /// A packet that opens (or answers the opening of) a session, in a layout
 /// we can name: OpenVPN for certain.
-fn probe_packet(bytes: &[u8]) -> Probe {
+fn probe_packet(dir: Direction, bytes: &[u8]) -> Probe {
     let Ok(p) = Packet::parse(bytes) else {
         return Probe::NoMatch;
     };
@@ -327,18 +337,51 @@ fn probe_packet(bytes: &[u8]) -> Probe {
             Ok(Some(c)) if c.message_id == Some(0) => Probe::Match,
             _ => Probe::NoMatch,
         },
-        Some(_) => Probe::Match,
-        None => Probe::NoMatch,
+        // tls-crypt's clear part is only a packet id and a time, which
+        // text can imitate (a DNS query's name reads as a current Unix
+        // time): only the server's reply, an opcode DNS cannot echo back,
+        // settles it.
+        Some(_) if p.opcode() == P_CONTROL_HARD_RESET_SERVER_V2 && dir == Direction::ToClient => {
+            Probe::Match
+        }
+        // A tls-crypt-v2 client reset ends with its wrapped client key,
+        // whose last 2 bytes are its length (`doc/tls-crypt-v2.txt`): the
+        // key must end up right after the reset's own encrypted header.
+        Some(Variant::TlsCryptV2) if dir == Direction::ToServer && wkc_fits(bytes) => Probe::Match,
+        Some(_) if dir == Direction::ToServer => Probe::NeedMore,
+        Some(_) | None => Probe::NoMatch,
     }
 }
 
+/// The clear and encrypted parts of a tls-crypt-v2 client reset before
+/// its wrapped key: opcode, session id, packet id, net time, tag, then the
+/// encrypted ack count and message id, and at most this much of
+/// early-negotiation TLVs.
+const V3_HEADER_LEN: usize = 1 + SESSION_ID_LEN + PACKET_ID_LEN + NET_TIME_LEN + TLS_CRYPT_TAG + 5;
+const V3_TLV_MAX: usize = 64;
+/// A wrapped client key is at least its tag and length field.
+const WKC_MIN: usize = TLS_CRYPT_TAG + 2;
+
+fn wkc_fits(b: &[u8]) -> bool {
+    let Some(wkc) = b
+        .len()
+        .checked_sub(2)
+        .and_then(|at| be16(b, at))
+        .map(usize::from)
+    else {
+        return false;
+    };
+    let head = b.len().saturating_sub(wkc);
+    wkc >= WKC_MIN && wkc <= b.len() && (V3_HEADER_LEN..=V3_HEADER_LEN + V3_TLV_MAX).contains(&head)
+}
+
 /// OpenVPN over UDP: a datagram is one packet.
-pub fn probe_udp(_cx: &FlowCx, _dir: Direction, bytes: &[u8]) -> Probe {
-    probe_packet(bytes)
+pub fn probe_udp(_cx: &FlowCx, dir: Direction, bytes: &[u8]) -> Probe {
+    probe_packet(dir, bytes)
 }
 
 /// OpenVPN over TCP: the first length-prefixed packet.
-pub fn probe_tcp(_cx: &FlowCx, _dir: Direction, bytes: &[u8]) -> Probe {
+pub fn probe_tcp(_cx: &FlowCx, dir: Direction, bytes: &[u8]) -> Probe {
     let Some(len) = be16(bytes, 0).map(usize::from) else {
         return Probe::NeedMore;
     };
@@ -352,7 +395,7 @@ pub fn probe_tcp(_cx: &FlowCx, _dir: Direction, bytes: &[u8]) -> Probe {
         }
     }
     match bytes.get(2..2 + len) {
-        Some(pkt) => probe_packet(pkt),
+        Some(pkt) => probe_packet(dir, pkt),
         None => Probe::NeedMore,
     }
 }
@@ -548,6 +591,20 @@ mod tests {
     /// bytes.
     const CRYPT_V2_RESET: &str = "50aae06512392a3d710a010001625a9e9785ead7700d5d18dac8f1eb9b317b46a2fc3519cab585d134a9251798df506f18831d1778e9aece89e8c67f5743d0c3e4e22b9c779d";
 
+    /// openvpn-tlscrypt.pcap frame 2, first 70 bytes.
+    const CRYPT_SERVER_RESET: &str = "4053c96dd083724fd200000001625a9e9721ea783a859f9c2d8edd04f1e1c9f78f4493a69dfacd5cf0b0c1873cf1aa7d4000649f91fd227cf02fe525f9af94a91332159bb09c";
+
+    /// tests/pcap/demo/input.pcap frames 79 and 80 (tshark: a DNS AAAA
+    /// query for host.gatewatch.test and its answer, ID 0x080b): byte 0
+    /// reads as a V1 client reset, and the name as a net time.
+    #[test]
+    fn dns_is_not_openvpn() {
+        let q = hex("080b0120000100000000000104686f737409676174657761746368047465737400001c000100002904d000000000000c000a00087f8198dc7cf60ec7");
+        let a = hex("080b8580000100010000000104686f737409676174657761746368047465737400001c0001c00c001c0001000000000010fd77000000000000000000000000000900002904d0000000000000");
+        assert_eq!(probe_udp(&cx(), Direction::ToServer, &q), Probe::NoMatch);
+        assert_eq!(probe_udp(&cx(), Direction::ToClient, &a), Probe::NoMatch);
+    }
+
     #[test]
     fn variants_are_told_apart_by_layout() {
         let p = hex(TLS_AUTH_RESET);
@@ -561,9 +618,20 @@ mod tests {
         let pkt = Packet::parse(&p).unwrap();
         assert_eq!(pkt.opcode(), P_CONTROL_HARD_RESET_CLIENT_V3);
         assert_eq!(pkt.variant(), Some(Variant::TlsCryptV2));
-        for s in [TLS_AUTH_RESET, PLAIN_RESET, CRYPT_V2_RESET] {
+        for s in [TLS_AUTH_RESET, PLAIN_RESET] {
             assert_eq!(probe_udp(&cx(), Direction::ToServer, &hex(s)), Probe::Match);
         }
+        // A tls-crypt reset cut short (no wrapped key at its end) waits
+        // for the server's reset (same capture, frame 2, tshark opcode
+        // 0x08).
+        assert_eq!(
+            probe_udp(&cx(), Direction::ToServer, &hex(CRYPT_V2_RESET)),
+            Probe::NeedMore
+        );
+        assert_eq!(
+            probe_udp(&cx(), Direction::ToClient, &hex(CRYPT_SERVER_RESET)),
+            Probe::Match
+        );
         // The same plain reset with a non-zero message id is no opening.
         let mut p = hex(PLAIN_RESET);
         p[13] = 1;
@@ -572,6 +640,22 @@ mod tests {
             probe_udp(&cx(), Direction::ToServer, b"\x00\x01"),
             Probe::NoMatch
         );
+    }
+
+    /// The whole of openvpn-tlscrypt.pcap frame 1 (353 bytes): its last two
+    /// bytes say 299, the wrapped key's length, which leaves 54 bytes of
+    /// reset header.
+    #[test]
+    fn tls_crypt_v2_reset_is_recognised_by_its_wrapped_key() {
+        let Some(pkts) = payloads("ndpi/pcap/openvpn-tlscrypt.pcap") else {
+            return;
+        };
+        let first = &pkts[0].2;
+        assert_eq!(first.len(), 353);
+        assert_eq!(probe_udp(&cx(), Direction::ToServer, first), Probe::Match);
+        let mut cut = first.clone();
+        cut.truncate(300);
+        assert_eq!(probe_udp(&cx(), Direction::ToServer, &cut), Probe::NeedMore);
     }
 
     #[test]

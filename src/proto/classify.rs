@@ -24,10 +24,23 @@ pub fn by_protocol(app: &AppSummary) -> Option<RemoteAccess> {
         tool: Some(tool.to_owned()),
         category: Some(category),
         evidence: vec![format!("protocol:{}", app.app_proto?.name())],
-        // The user name of RDP's mstshash cookie (MS-RDPBCGR 2.2.1.1).
-        identity: app.rdp.as_ref().and_then(|r| r.cookie_text()),
+        identity: identity(app),
     })
 }
+
+/// An identity hint from the VPN record: an IKEv1 aggressive-mode
+/// identity (RFC 2407 §4.6.2), else a PPTP/L2TP host name.
+fn identity(app: &AppSummary) -> Option<String> {
+    // The user name of RDP's mstshash cookie (MS-RDPBCGR 2.2.1.1).
+    if let Some(cookie) = app.rdp.as_ref().and_then(|r| r.cookie_text()) {
+        return Some(cookie);
+    }
+    let hint = app.vpn.as_ref()?.identity_hint()?;
+    Some(super::app::capped(hint, MAX_IDENTITY_LEN))
+}
+
+/// `remote_access.identity`'s cap (schema/app.json).
+const MAX_IDENTITY_LEN: usize = 256;
 
 #[cfg(test)]
 mod tests {
@@ -56,5 +69,17 @@ mod tests {
         let ra = by_protocol(&app).unwrap();
         assert_eq!(ra.tool.as_deref(), Some("RDP"));
         assert_eq!(ra.identity.as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn ike_identity_becomes_the_identity_hint() {
+        let mut app = AppSummary::default();
+        app.set_proto(AppProto::Ike);
+        let mut vpn = crate::proto::vpn::VpnRecord::new("ike");
+        vpn.add_identity("fqdn:vpn.example.com".into());
+        app.vpn = Some(vpn);
+        let ra = by_protocol(&app).unwrap();
+        assert_eq!(ra.identity.as_deref(), Some("fqdn:vpn.example.com"));
+        assert_eq!(ra.category, Some("vpn"));
     }
 }

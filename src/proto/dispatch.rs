@@ -16,6 +16,7 @@ use crate::capture::Timestamp;
 use crate::flow::Direction;
 
 use super::app::{AppProto, AppSummary, FlowCx, Probe, Progress};
+use super::vpn::{ike, l2tp, openvpn, pptp, wireguard};
 use super::{dhcp, dns, http, quic, rdp, socks, ssh, tls, vnc};
 
 /// Bytes of one direction after which an undecided flow is left alone.
@@ -33,6 +34,8 @@ enum StreamCandidate {
     Vnc,
     Dns,
     Http,
+    Pptp,
+    OpenVpn,
 }
 
 type ProbeFn = fn(&FlowCx, Direction, &[u8]) -> Probe;
@@ -45,6 +48,8 @@ const STREAM_PROBES: &[(StreamCandidate, ProbeFn)] = &[
     (StreamCandidate::Vnc, vnc::stream::probe),
     (StreamCandidate::Dns, dns::stream::probe_stream),
     (StreamCandidate::Http, http::stream::probe),
+    (StreamCandidate::Pptp, pptp::probe),
+    (StreamCandidate::OpenVpn, openvpn::probe_tcp),
 ];
 
 /// The candidates for UDP datagrams, probed in this order.
@@ -56,6 +61,10 @@ enum DatagramCandidate {
     Dns,
     Dhcp,
     Dhcpv6,
+    WireGuard,
+    Ike,
+    L2tp,
+    OpenVpn,
 }
 
 const DATAGRAM_PROBES: &[(DatagramCandidate, ProbeFn)] = &[
@@ -65,6 +74,10 @@ const DATAGRAM_PROBES: &[(DatagramCandidate, ProbeFn)] = &[
     (DatagramCandidate::Dns, dns::stream::probe_datagram),
     (DatagramCandidate::Dhcp, dhcp::probe_v4),
     (DatagramCandidate::Dhcpv6, dhcp::probe_v6),
+    (DatagramCandidate::WireGuard, wireguard::probe),
+    (DatagramCandidate::Ike, ike::probe),
+    (DatagramCandidate::L2tp, l2tp::probe),
+    (DatagramCandidate::OpenVpn, openvpn::probe_udp),
 ];
 
 /// The engaged dissector of a flow.
@@ -93,6 +106,11 @@ enum Engaged {
     Http(http::stream::HttpStream),
     /// DHCPv4 or DHCPv6.
     Dhcp(dhcp::DhcpFlow),
+    WireGuard(wireguard::WireGuardState),
+    OpenVpn(Box<openvpn::OpenVpnState>),
+    Ike(ike::IkeState),
+    L2tp(l2tp::L2tpState),
+    Pptp(pptp::PptpState),
     /// Nobody wanted the flow.
     Unknown,
 }
@@ -178,6 +196,10 @@ impl AppState {
             Engaged::Dns(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
             Engaged::Http(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
             Engaged::Quic(_) | Engaged::Dtls(_) | Engaged::Dhcp(_) => Progress::Done,
+            Engaged::OpenVpn(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
+            Engaged::Pptp(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
+            // Datagram dissectors never see a stream.
+            Engaged::WireGuard(_) | Engaged::Ike(_) | Engaged::L2tp(_) => Progress::Done,
         };
         if progress == Progress::Done {
             if let Some(w) = self.wants.get_mut(d) {
@@ -196,7 +218,12 @@ impl AppState {
                 self.summary.set_proto(p);
             }
         }
+        let sum = &mut self.summary;
         match &mut self.engaged {
+            Engaged::WireGuard(s) => s.on_datagram(dir, payload, ts, sum),
+            Engaged::OpenVpn(s) => s.on_datagram(dir, payload, ts, sum),
+            Engaged::Ike(s) => s.on_datagram(cx, dir, payload, ts, sum),
+            Engaged::L2tp(s) => s.on_datagram(dir, payload, ts, sum),
             Engaged::RdpUdp(s) => s.on_datagram(dir, payload, ts, &mut self.summary),
             Engaged::Quic(q) => q.on_datagram(dir, payload, ts, &mut self.summary),
             Engaged::Dtls(d) => d.on_datagram(dir, payload, ts, &mut self.summary),
@@ -211,7 +238,8 @@ impl AppState {
             | Engaged::Socks(_)
             | Engaged::Rdp(_)
             | Engaged::Vnc(_)
-            | Engaged::Http(_) => {}
+            | Engaged::Http(_)
+            | Engaged::Pptp(_) => {}
         }
     }
 
@@ -260,6 +288,11 @@ impl AppState {
             Engaged::Dns(_) => Some(AppProto::Dns),
             Engaged::Http(_) => Some(AppProto::Http),
             Engaged::Dhcp(s) => Some(s.proto()),
+            Engaged::WireGuard(_) => Some(AppProto::WireGuard),
+            Engaged::OpenVpn(_) => Some(AppProto::OpenVpn),
+            Engaged::Ike(_) => Some(AppProto::Ike),
+            Engaged::L2tp(_) => Some(AppProto::L2tp),
+            Engaged::Pptp(_) => Some(AppProto::Pptp),
             Engaged::Probing { .. } | Engaged::Unknown => None,
         }
     }
@@ -280,6 +313,8 @@ fn engage_stream(c: StreamCandidate) -> Engaged {
         StreamCandidate::Vnc => Engaged::Vnc(vnc::stream::VncStream::new()),
         StreamCandidate::Dns => Engaged::Dns(dns::stream::DnsFlow::new()),
         StreamCandidate::Http => Engaged::Http(http::stream::HttpStream::new()),
+        StreamCandidate::Pptp => Engaged::Pptp(pptp::PptpState::new()),
+        StreamCandidate::OpenVpn => Engaged::OpenVpn(Box::default()),
     }
 }
 
@@ -291,6 +326,10 @@ fn engage_datagram(c: DatagramCandidate) -> Engaged {
         DatagramCandidate::Dns => Engaged::Dns(dns::stream::DnsFlow::new()),
         DatagramCandidate::Dhcp => Engaged::Dhcp(dhcp::DhcpFlow::new(AppProto::Dhcp)),
         DatagramCandidate::Dhcpv6 => Engaged::Dhcp(dhcp::DhcpFlow::new(AppProto::Dhcpv6)),
+        DatagramCandidate::WireGuard => Engaged::WireGuard(wireguard::WireGuardState::new()),
+        DatagramCandidate::Ike => Engaged::Ike(ike::IkeState::new()),
+        DatagramCandidate::L2tp => Engaged::L2tp(l2tp::L2tpState::new()),
+        DatagramCandidate::OpenVpn => Engaged::OpenVpn(Box::default()),
     }
 }
 
@@ -396,7 +435,7 @@ mod tests {
         let w = s.on_stream(
             &cx(80),
             Direction::ToClient,
-            &[7u8; 3],
+            &[0xffu8; 64],
             &[0u8; 64],
             Timestamp(0),
         );
@@ -404,7 +443,10 @@ mod tests {
         assert!(s.is_idle());
         assert_eq!(s.summary.app_proto, None);
         assert_eq!(s.summary.first_bytes.get(Direction::ToServer), &[0u8; 16]);
-        assert_eq!(s.summary.first_bytes.get(Direction::ToClient), &[7u8; 3]);
+        assert_eq!(
+            s.summary.first_bytes.get(Direction::ToClient),
+            &[0xffu8; 16]
+        );
     }
 
     #[test]

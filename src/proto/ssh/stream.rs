@@ -177,7 +177,11 @@ pub fn probe(_cx: &FlowCx, dir: Direction, bytes: &[u8]) -> Probe {
         // the version string"; give it one printable line to do so.
         Direction::ToClient => match bytes.iter().position(|&b| b == b'\n') {
             Some(_) if bytes.windows(5).any(|w| w == b"\nSSH-") => Probe::Match,
-            None if bytes.len() < 256 && bytes.iter().all(|&b| b >= 0x20 || b == b'\r') => {
+            None if bytes.len() < 256
+                && bytes
+                    .iter()
+                    .all(|&b| (0x20..0x7f).contains(&b) || b == b'\r' || b == b'\t') =>
+            {
                 Probe::NeedMore
             }
             _ => Probe::NoMatch,

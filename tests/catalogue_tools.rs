@@ -57,8 +57,8 @@ const KNOWN: &[(&str, &str, &str, &str)] = &[
      "nDPI knows TunnelBear's server addresses; the catalogue has no IP lists (WireGuard is the protocol reading)"),
     ("mullvad_wireguard.pcap", "WireGuard.Mullvad", "-",
      "nDPI knows Mullvad's server addresses; the catalogue has no IP lists"),
-    ("openvpn.pcap", "OpenVPN.NordVPN", "-",
-     "nDPI knows NordVPN's server addresses; the catalogue has no IP lists"),
+    ("openvpn.pcap", "OpenVPN.NordVPN", "OpenVPN",
+     "nDPI knows NordVPN's server addresses; the catalogue has no IP lists (OpenVPN is the protocol reading)"),
     ("openvpn_obfuscated.pcapng", "NordVPN", "-",
      "nDPI knows NordVPN's server addresses; the catalogue has no IP lists"),
 ];

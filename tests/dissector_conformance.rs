@@ -126,8 +126,14 @@ fn lower(v: &str) -> Option<String> {
     keep(&v.to_ascii_lowercase())
 }
 
+/// tshark shows the whole `Cookie: mstshash=` token; Zeek's logs escape a
+/// backslash as two (its ASCII log format), which the cookie never holds.
 fn strip_cookie(v: &str) -> Option<String> {
-    keep(v.strip_prefix("Cookie: mstshash=").unwrap_or(v))
+    keep(
+        &v.strip_prefix("Cookie: mstshash=")
+            .unwrap_or(v)
+            .replace("\\\\", "\\"),
+    )
 }
 
 fn hex_mask(v: &str) -> Option<String> {

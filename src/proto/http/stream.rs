@@ -5,6 +5,8 @@
 
 use serde::Serialize;
 
+use crate::proto::tls::stream::TlsStream;
+
 use super::parser::{parse_request, parse_status, starts_like_request, HttpError};
 use crate::capture::Timestamp;
 use crate::flow::Direction;
@@ -71,9 +73,26 @@ pub fn probe(_cx: &FlowCx, dir: Direction, bytes: &[u8]) -> Probe {
     }
 }
 
-/// One flow's HTTP parse state (the record holds what was found).
+/// One flow's HTTP parse state (the record holds what was found). A
+/// CONNECT that the proxy grants turns the flow into a tunnel (RFC 9110
+/// §9.3.6): the TLS that follows is fingerprinted by an inner
+/// [`TlsStream`] from the ends of the two heads.
 #[derive(Debug, Default)]
-pub struct HttpStream {}
+pub struct HttpStream {
+    /// Where the CONNECT request's head ends in the client's stream.
+    connect_end: Option<usize>,
+    inner: Option<TlsStream>,
+    response_seen: bool,
+}
+
+/// Longest response head searched for its end after a CONNECT.
+const MAX_CONNECT_RESPONSE: usize = 8192;
+
+/// Where a head ends: just after its empty line (RFC 9112 §2.1).
+fn head_end(b: &[u8]) -> Option<usize> {
+    let b = b.get(..b.len().min(MAX_CONNECT_RESPONSE)).unwrap_or(b);
+    b.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+}
 
 impl HttpStream {
     pub fn new() -> HttpStream {
@@ -88,7 +107,17 @@ impl HttpStream {
         ts: Timestamp,
         summary: &mut AppSummary,
     ) -> Progress {
+        if let Some(tls) = self.inner.as_mut() {
+            return tls.on_stream(dir, prefix, ts, summary);
+        }
+        if let (Some(req_end), Direction::ToClient) = (self.connect_end, dir) {
+            return self.connect_response(req_end, prefix, ts, summary);
+        }
+        if dir == Direction::ToClient && self.response_seen {
+            return Progress::Done;
+        }
         let rec = summary.http.get_or_insert_with(HttpRecord::default);
+        let mut connect_end = None;
         let result = match dir {
             Direction::ToServer => parse_request(prefix).map(|h| {
                 let l = h.line;
@@ -105,6 +134,7 @@ impl HttpStream {
                     .map(|v| wire_text(v, MAX_USER_AGENT_LEN));
                 if l.method == CONNECT {
                     rec.connect_target = Some(wire_text(l.target, MAX_CONNECT_TARGET_LEN));
+                    connect_end = Some(h.end);
                 }
             }),
             Direction::ToClient => parse_status(prefix).map(|s| {
@@ -114,7 +144,16 @@ impl HttpStream {
                 }
             }),
         };
+        if dir == Direction::ToClient && result.is_ok() {
+            self.response_seen = true;
+        }
         match result {
+            // The tunnel's bytes follow the CONNECT: keep the client's
+            // stream until the proxy answers.
+            Ok(()) if connect_end.is_some() => {
+                self.connect_end = connect_end;
+                Progress::NeedMore
+            }
             Ok(()) => Progress::Done,
             Err(HttpError::Incomplete) => Progress::NeedMore,
             Err(e) => {
@@ -128,6 +167,39 @@ impl HttpStream {
                 Progress::Done
             }
         }
+    }
+}
+
+impl HttpStream {
+    /// The proxy's answer to a CONNECT: a 2xx opens the tunnel (RFC 9110
+    /// §15.3), whose TLS starts after each head.
+    fn connect_response(
+        &mut self,
+        req_end: usize,
+        prefix: &[u8],
+        ts: Timestamp,
+        summary: &mut AppSummary,
+    ) -> Progress {
+        let status = match parse_status(prefix) {
+            Ok(s) => s.status,
+            Err(HttpError::Incomplete) => return Progress::NeedMore,
+            Err(_) => return Progress::Done,
+        };
+        let rec = summary.http.get_or_insert_with(HttpRecord::default);
+        rec.status = Some(status);
+        self.response_seen = true;
+        if !(200..300).contains(&status) {
+            return Progress::Done;
+        }
+        let Some(resp_end) = head_end(prefix) else {
+            return if prefix.len() >= MAX_CONNECT_RESPONSE {
+                Progress::Done
+            } else {
+                Progress::NeedMore
+            };
+        };
+        let tls = self.inner.insert(TlsStream::starting_at(req_end, resp_end));
+        tls.on_stream(Direction::ToClient, prefix, ts, summary)
     }
 }
 

@@ -324,6 +324,7 @@ impl TlsStream {
             }
             w.ended = true;
         }
+        let mut resume = false;
         while let Some(hdr) = w.hs.get(w.msg_at..w.msg_at + HANDSHAKE_HEADER_LEN) {
             let msg_type = hdr.first().copied().unwrap_or(0);
             let len = hdr.get(1..4).map_or(0, |b| {
@@ -355,6 +356,9 @@ impl TlsStream {
                         tls.add_server_hello(&sh);
                         self.server_hellos += 1;
                         w.skip_ccs = true;
+                        // The ChangeCipherSpec that follows may already
+                        // have ended the walk: resume after it (below).
+                        resume = w.ended;
                     }
                     Ok(sh) => {
                         let tls = summary.tls.get_or_insert_with(TlsRecord::default);
@@ -414,6 +418,10 @@ impl TlsStream {
                 break;
             }
             w.msg_at = body_at + len;
+            if std::mem::take(&mut resume) {
+                w.ended = false;
+                let _ = w.gather(stream);
+            }
         }
         if w.ended {
             return Progress::Done;

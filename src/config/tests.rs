@@ -202,3 +202,28 @@ fn restart_only_changes_are_listed() {
     let c = parse("[[capture.interfaces]]\nname = \"eth1\"\n[flow]\nmax_flows = 5\n").unwrap();
     assert_eq!(a.restart_only_changes(&c), ["capture", "flow"]);
 }
+
+#[test]
+fn outputs_table_is_validated_as_sinks() {
+    // A sink of an unknown type, and a file sink without its path: both
+    // named by field (docs/outputs.md).
+    let table: toml::Table = toml::from_str("[[sinks]]\ntype = \"carrier-pigeon\"\n").unwrap();
+    let err = crate::daemon::outputs_config(Some(&table)).unwrap_err();
+    assert!(
+        err.contains("[outputs]") && err.contains("carrier-pigeon"),
+        "{err}"
+    );
+    let table: toml::Table = toml::from_str("[[sinks]]\ntype = \"file\"\n").unwrap();
+    let err = crate::daemon::outputs_config(Some(&table)).unwrap_err();
+    assert!(err.contains("path"), "{err}");
+    let ok: toml::Table =
+        toml::from_str("[[sinks]]\ntype = \"file\"\npath = \"/tmp/x.json\"\n").unwrap();
+    assert_eq!(
+        crate::daemon::outputs_config(Some(&ok))
+            .unwrap()
+            .unwrap()
+            .sinks
+            .len(),
+        1
+    );
+}

@@ -18,8 +18,10 @@ pub mod notify;
 #[cfg(feature = "live")]
 mod run;
 
+use crate::output::sink::{OutputsConfig, Router};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::cli::{EXIT_OK, EXIT_USAGE};
 use crate::config::Config;
@@ -29,19 +31,79 @@ use crate::config::Config;
 /// or standard output (journald under systemd). The one place to swap.
 pub fn open_event_sink(
     output: Option<&Path>,
-    _outputs: Option<&toml::Table>,
-) -> io::Result<Box<dyn Write + Send>> {
-    Ok(match output {
-        Some(path) => {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-            Box::new(BufWriter::with_capacity(1 << 16, file))
+    outputs: Option<&toml::Table>,
+) -> io::Result<(Box<dyn Write + Send>, Option<Arc<Router>>)> {
+    if let Some(cfg) = outputs_config(outputs).map_err(io::Error::other)? {
+        if !cfg.sinks.is_empty() {
+            let router = Arc::new(
+                Router::new(&cfg).map_err(|e| io::Error::other(format!("outputs: {e:#}")))?,
+            );
+            let writer = RouterWriter {
+                router: router.clone(),
+                pending: Vec::with_capacity(1 << 16),
+            };
+            return Ok((Box::new(writer), Some(router)));
         }
-        None => Box::new(BufWriter::with_capacity(1 << 16, io::stdout())),
-    })
+    }
+    Ok((
+        match output {
+            Some(path) => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+                Box::new(BufWriter::with_capacity(1 << 16, file))
+            }
+            None => Box::new(BufWriter::with_capacity(1 << 16, io::stdout())),
+        },
+        None,
+    ))
+}
+
+/// The `[outputs]` table as the sinks' configuration, validated (`None`
+/// when absent). Errors name the field.
+pub fn outputs_config(outputs: Option<&toml::Table>) -> Result<Option<OutputsConfig>, String> {
+    let Some(table) = outputs else {
+        return Ok(None);
+    };
+    let cfg: OutputsConfig = toml::Value::Table(table.clone())
+        .try_into()
+        .map_err(|e| format!("[outputs]: {e}"))?;
+    cfg.validate().map_err(|e| format!("[outputs]: {e}"))?;
+    Ok(Some(cfg))
+}
+
+/// Events written by the pipeline, handed to the sinks one line at a time
+/// (the router queues them; a slow sink never blocks capture).
+struct RouterWriter {
+    router: Arc<Router>,
+    /// Bytes of a line not yet ended by `\n`.
+    pending: Vec<u8>,
+}
+
+impl Write for RouterWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        let mut start = 0;
+        while let Some(n) = self
+            .pending
+            .get(start..)
+            .and_then(|r| r.iter().position(|&b| b == b'\n'))
+        {
+            let end = start + n + 1;
+            if let Some(line) = self.pending.get(start..end) {
+                self.router.send(line);
+            }
+            start = end;
+        }
+        self.pending.drain(..start);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// `gatewatch check-config FILE`: 0 when the file is valid and every file
@@ -86,6 +148,9 @@ pub fn validate(path: &Path) -> Result<Config, Vec<String>> {
     let mut problems = Vec::new();
     if let Err(e) = config.enrich.build() {
         problems.push(format!("{}: [geoip]: {e}", path.display()));
+    }
+    if let Err(e) = outputs_config(config.outputs.as_ref()) {
+        problems.push(format!("{}: {e}", path.display()));
     }
     if let Some(cat) = &config.catalogue {
         if let Err(e) = std::fs::metadata(cat) {

@@ -104,7 +104,7 @@ pub fn run(path: &Path, output: Option<&Path>) -> u8 {
         None
     };
 
-    let sink = match super::open_event_sink(output, config.outputs.as_ref()) {
+    let (sink, router) = match super::open_event_sink(output, config.outputs.as_ref()) {
         Ok(s) => s,
         Err(e) => {
             log(&format!("cannot open the event output: {e}"));
@@ -129,6 +129,7 @@ pub fn run(path: &Path, output: Option<&Path>) -> u8 {
         hup,
         done: done.clone(),
         shutdown_timeout: config.service.shutdown_timeout,
+        router: router.clone(),
     };
     let control = match std::thread::Builder::new()
         .name("gatewatch-control".into())
@@ -168,6 +169,13 @@ pub fn run(path: &Path, output: Option<&Path>) -> u8 {
     done.store(true, Ordering::Release);
     stop.store(true, Ordering::Release);
     let _ = control.join();
+    // Every event is with the sinks now; give them the rest of the
+    // shutdown budget to deliver (what they cannot goes to their spool).
+    drop(sink);
+    if let Some(router) = router.and_then(|r| Arc::try_unwrap(r).ok()) {
+        let report = router.shutdown(config.service.shutdown_timeout);
+        log(&format!("outputs: {report:?}"));
+    }
     if let Some(h) = metrics_server {
         let _ = h.join();
     }
@@ -224,6 +232,9 @@ struct Control {
     hup: Arc<AtomicBool>,
     done: Arc<AtomicBool>,
     shutdown_timeout: Duration,
+    /// The output sinks, when `[outputs]` names any: files reopen on SIGHUP
+    /// (logrotate moves them, then signals).
+    router: Option<Arc<crate::output::sink::Router>>,
 }
 
 impl Control {
@@ -253,6 +264,9 @@ impl Control {
                     std::process::exit(i32::from(EXIT_INPUT));
                 }
             } else if self.hup.swap(false, Ordering::AcqRel) {
+                if let Some(r) = &self.router {
+                    r.reopen();
+                }
                 if let Some(w) = self.reload() {
                     files = w;
                 }

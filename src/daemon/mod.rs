@@ -29,10 +29,14 @@ use crate::config::Config;
 /// Where events go until the output sinks (`[outputs]`) are wired in: the
 /// file given with `-o` (appended to, so a restart keeps what was written),
 /// or standard output (journald under systemd). The one place to swap.
+/// Where the pipeline writes events, and the sinks' router behind it when
+/// `[outputs]` names sinks.
+pub type EventSink = (Box<dyn Write + Send>, Option<Arc<Router>>);
+
 pub fn open_event_sink(
     output: Option<&Path>,
     outputs: Option<&toml::Table>,
-) -> io::Result<(Box<dyn Write + Send>, Option<Arc<Router>>)> {
+) -> io::Result<EventSink> {
     if let Some(cfg) = outputs_config(outputs).map_err(io::Error::other)? {
         if !cfg.sinks.is_empty() {
             let router = Arc::new(

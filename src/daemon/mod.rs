@@ -26,13 +26,13 @@ use std::sync::Arc;
 use crate::cli::{EXIT_OK, EXIT_USAGE};
 use crate::config::Config;
 
-/// Where events go until the output sinks (`[outputs]`) are wired in: the
-/// file given with `-o` (appended to, so a restart keeps what was written),
-/// or standard output (journald under systemd). The one place to swap.
 /// Where the pipeline writes events, and the sinks' router behind it when
 /// `[outputs]` names sinks.
 pub type EventSink = (Box<dyn Write + Send>, Option<Arc<Router>>);
 
+/// Where events go: the sinks of `[outputs]` when it names any; else the
+/// file given with `-o` (appended to, so a restart keeps what was written),
+/// or standard output (journald under systemd).
 pub fn open_event_sink(
     output: Option<&Path>,
     outputs: Option<&toml::Table>,

@@ -179,7 +179,7 @@ pub struct AnalyzeArgs {
     pub dns_cache: usize,
 
     /// Bytes of each TCP direction reassembled for the dissectors.
-    #[arg(long, value_name = "BYTES", default_value_t = 16384)]
+    #[arg(long, value_name = "BYTES", default_value_t = 65536)]
     pub stream_prefix: usize,
 
     /// Do not run the protocol dissectors (and reassemble nothing): flows

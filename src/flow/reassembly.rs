@@ -60,9 +60,8 @@ pub struct StreamPrefix {
     /// The window's bytes, grown as they arrive (most streams stop after a
     /// hello of a few hundred bytes, so the whole window is rarely touched).
     buf: Vec<u8>,
-    /// Bytes of the memcap this direction reserved (the whole window, on
-    /// its first payload): what the memcap bounds is the reservation, so
-    /// the buffer may grow up to it without asking again.
+    /// Bytes of the memcap this direction holds: its buffer's capacity,
+    /// charged as it grows (at most the window).
     reserved: usize,
     /// Filled byte ranges `[start, end)` of the window, sorted, disjoint and
     /// not adjacent.
@@ -97,6 +96,31 @@ impl StreamPrefix {
         self.reserved
     }
 
+    /// Make room for `len` bytes, charging the growth to the memcap: the
+    /// first allocation takes a typical handshake flight at once, later ones
+    /// double, never past the window. `false` when the memcap refuses.
+    fn charge(&mut self, len: usize, budget: &mut Budget) -> bool {
+        if len <= self.reserved {
+            return true;
+        }
+        let target = if self.reserved == 0 {
+            len.max(FIRST_ALLOCATION)
+        } else {
+            len.max(self.reserved.saturating_mul(2))
+        }
+        .min(budget.prefix)
+        .max(len);
+        let extra = target - self.reserved;
+        if budget.used.saturating_add(extra) > budget.memcap {
+            return false;
+        }
+        budget.used += extra;
+        self.buf
+            .reserve_exact(target.saturating_sub(self.buf.len()));
+        self.reserved = target;
+        true
+    }
+
     /// Give the buffer back; returns the bytes of memcap freed.
     pub fn release(&mut self) -> usize {
         let n = self.reserved;
@@ -129,16 +153,12 @@ impl StreamPrefix {
             return out;
         };
         let (start, end) = (start as u32, end as u32);
-        if self.reserved == 0 {
-            if budget.used.saturating_add(budget.prefix) > budget.memcap {
-                self.done = true;
-                out.memcap_hit = true;
-                out.lost = end - start;
-                self.lost = self.lost.saturating_add(out.lost);
-                return out;
-            }
-            budget.used += budget.prefix;
-            self.reserved = budget.prefix;
+        if !self.charge(end as usize, budget) {
+            self.done = true;
+            out.memcap_hit = true;
+            out.lost = end - start;
+            self.lost = self.lost.saturating_add(out.lost);
+            return out;
         }
         let before = self.contiguous_len();
         if !self.can_record(start, end) {
@@ -162,13 +182,7 @@ impl StreamPrefix {
     fn write(&mut self, start: u32, src: &[u8]) -> bool {
         let end = start + src.len() as u32;
         if self.buf.len() < end as usize {
-            // Within the reserved window (`end` <= the prefix cap). The
-            // first allocation takes a typical handshake flight at once;
-            // after that Vec's doubling keeps the copies linear.
-            if self.buf.capacity() == 0 {
-                let first = (end as usize).max(FIRST_ALLOCATION).min(self.reserved);
-                self.buf.reserve_exact(first);
-            }
+            // Within what `charge` reserved (and the memcap paid for).
             self.buf.resize(end as usize, 0);
         }
         let buf = self.buf.as_mut_slice();

@@ -82,7 +82,7 @@ impl Default for FlowConfig {
         FlowConfig {
             capacity: 262_144,
             timeouts: Timeouts::default(),
-            stream_prefix_bytes: 16384,
+            stream_prefix_bytes: 65536,
             reassembly_memcap: 256 << 20,
         }
     }

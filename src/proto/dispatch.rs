@@ -17,7 +17,7 @@ use crate::flow::Direction;
 
 use super::app::{AppProto, AppSummary, FlowCx, Probe, Progress};
 use super::vpn::{ike, l2tp, openvpn, pptp, wireguard};
-use super::{dhcp, dns, http, quic, rdp, socks, ssh, tls, vnc};
+use super::{dhcp, dns, http, nx, quic, rdp, socks, ssh, tls, vnc};
 
 /// Bytes of one direction after which an undecided flow is left alone.
 pub const PROBE_LIMIT: usize = 2048;
@@ -30,6 +30,7 @@ enum StreamCandidate {
     Tls,
     Ssh,
     Socks,
+    Nx,
     Rdp,
     Vnc,
     Dns,
@@ -44,6 +45,7 @@ const STREAM_PROBES: &[(StreamCandidate, ProbeFn)] = &[
     (StreamCandidate::Tls, tls::stream::probe),
     (StreamCandidate::Ssh, ssh::stream::probe),
     (StreamCandidate::Socks, socks::probe),
+    (StreamCandidate::Nx, nx::probe),
     (StreamCandidate::Rdp, rdp::stream::probe),
     (StreamCandidate::Vnc, vnc::stream::probe),
     (StreamCandidate::Dns, dns::stream::probe_stream),
@@ -96,6 +98,7 @@ enum Engaged {
     Tls(tls::stream::TlsStream),
     Ssh(ssh::stream::SshStream),
     Socks(socks::SocksStream),
+    Nx(nx::NxStream),
     Rdp(rdp::stream::RdpStream),
     Vnc(vnc::stream::VncStream),
     RdpUdp(rdp::udp::RdpUdpState),
@@ -189,6 +192,7 @@ impl AppState {
             Engaged::Tls(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
             Engaged::Ssh(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
             Engaged::Socks(s) => s.on_stream(dir, prefix, other, ts, &mut self.summary),
+            Engaged::Nx(s) => s.on_stream(dir, prefix, other, ts, &mut self.summary),
             Engaged::Rdp(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
             Engaged::Vnc(s) => s.on_stream(dir, prefix, ts, &mut self.summary),
             // A datagram dissector on a stream (cannot happen): nothing to do.
@@ -236,6 +240,7 @@ impl AppState {
             | Engaged::Tls(_)
             | Engaged::Ssh(_)
             | Engaged::Socks(_)
+            | Engaged::Nx(_)
             | Engaged::Rdp(_)
             | Engaged::Vnc(_)
             | Engaged::Http(_)
@@ -280,6 +285,7 @@ impl AppState {
             Engaged::Tls(_) => Some(AppProto::Tls),
             Engaged::Ssh(_) => Some(AppProto::Ssh),
             Engaged::Socks(_) => Some(AppProto::Socks),
+            Engaged::Nx(_) => Some(AppProto::Other("nx")),
             Engaged::Rdp(_) => Some(AppProto::Rdp),
             Engaged::Vnc(_) => Some(AppProto::Vnc),
             Engaged::RdpUdp(_) => Some(AppProto::RdpUdp),
@@ -309,6 +315,7 @@ fn engage_stream(c: StreamCandidate) -> Engaged {
         StreamCandidate::Tls => Engaged::Tls(tls::stream::TlsStream::new()),
         StreamCandidate::Ssh => Engaged::Ssh(ssh::stream::SshStream::new()),
         StreamCandidate::Socks => Engaged::Socks(socks::SocksStream::new()),
+        StreamCandidate::Nx => Engaged::Nx(nx::NxStream::new()),
         StreamCandidate::Rdp => Engaged::Rdp(rdp::stream::RdpStream::new()),
         StreamCandidate::Vnc => Engaged::Vnc(vnc::stream::VncStream::new()),
         StreamCandidate::Dns => Engaged::Dns(dns::stream::DnsFlow::new()),

@@ -13,6 +13,7 @@ pub mod dispatch;
 pub mod dns;
 pub(crate) mod hex;
 pub mod http;
+pub mod nx;
 pub mod quic;
 pub mod rdp;
 pub mod socks;

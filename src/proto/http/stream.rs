@@ -156,6 +156,27 @@ impl HttpStream {
             }
             Ok(()) => Progress::Done,
             Err(HttpError::Incomplete) => Progress::NeedMore,
+            // An SSH server answering an HTTP client (a probe, or a proxy
+            // misused): the banner is kept and the mismatch reported.
+            Err(_) if dir == Direction::ToClient && prefix.starts_with(b"SSH-") => {
+                let role = crate::proto::ssh::Role::Server;
+                match crate::proto::ssh::SshSideRecord::from_stream(prefix, role) {
+                    Err(crate::proto::ssh::SshError::Incomplete { .. }) => Progress::NeedMore,
+                    side => {
+                        if let Ok(side) = side {
+                            summary.ssh.get_or_insert_with(Default::default).server = Some(side);
+                        }
+                        summary.anomalies.push(
+                            LAYER,
+                            "protocol_mismatch",
+                            Some(dir),
+                            Some("the server answered with an SSH banner"),
+                            ts,
+                        );
+                        Progress::Done
+                    }
+                }
+            }
             Err(e) => {
                 let kind = match dir {
                     Direction::ToServer => "malformed_request",

@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the core stages over real traffic held in
-//! memory: decode alone, decode + flow table, and the whole engine (decode,
-//! flows, events). Frames come from public captures in ../shared/corpus,
+//! memory: decode alone, decode + flow table, the whole engine (decode,
+//! flows, dissectors, events), each dissector (the engine over one
+//! protocol's captures with dissectors on and off), and enrichment. Frames come from public captures in ../shared/corpus,
 //! loaded before timing starts.
 //!
 //! Run: `cargo bench --bench core`. The whole-pipeline comparison with
@@ -28,10 +29,48 @@ const CAPTURES: &[&str] = &[
     "tcpdump/tests/vxlan.pcap",
 ];
 
+/// One protocol's captures, for the per-dissector benchmarks: the engine
+/// over the same frames with the dissectors on and off; the difference is
+/// the dissector's cost (parsing, fingerprints, its part of the events).
+const PER_PROTOCOL: &[(&str, &[&str])] = &[
+    (
+        "tls",
+        &["foxio-ja4/pcap/tls3.pcapng", "ndpi/pcap/443-firefox.pcap"],
+    ),
+    (
+        "quic",
+        &["zeek/traces/quic/chromium-115.0.5790.110-google-de-fragmented.pcap"],
+    ),
+    ("ssh", &["zeek/traces/ssh/ssh_kex_mlkem.pcap"]),
+    ("rdp", &["zeek/traces/rdp/rdp-proprietary-encryption.pcap"]),
+    ("vnc", &["ndpi/pcap/vnc.pcap"]),
+    (
+        "dns",
+        &[
+            "zeek/traces/dns-two-responses.pcap",
+            "zeek/traces/dns53.pcap",
+            "tcpdump/tests/dns_udp.pcap",
+        ],
+    ),
+    (
+        "http",
+        &["ndpi/pcap/http.pcapng", "ndpi/pcap/http_ipv6.pcap"],
+    ),
+    (
+        "openvpn",
+        &["zeek-spicy-openvpn/traces/openvpn_udp_tls-auth.pcap"],
+    ),
+    ("wireguard", &["zeek-spicy-wireguard/traces/wireguard.pcap"]),
+    ("ike", &["ndpi/pcap/ipsec_isakmp_esp.pcap"]),
+];
+
 fn corpus_files() -> Vec<PathBuf> {
+    corpus_paths(CAPTURES)
+}
+
+fn corpus_paths(list: &[&str]) -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    CAPTURES
-        .iter()
+    list.iter()
         .map(|c| root.join(c))
         .filter(|p| p.exists())
         .collect()
@@ -110,6 +149,41 @@ fn bench_core(c: &mut Criterion) {
     );
 }
 
+/// Each dissector through the engine: the same frames with dissectors on
+/// and off (`PipelineConfig::dissect`, no reassembly when off).
+fn bench_dissectors(c: &mut Criterion) {
+    let mut g = c.benchmark_group("dissect");
+    for (proto, list) in PER_PROTOCOL {
+        let files = corpus_paths(list);
+        if files.is_empty() {
+            eprintln!("skipping dissect/{proto}: its captures are absent");
+            continue;
+        }
+        let captures = load(&files);
+        let frames = frames(&captures);
+        g.throughput(Throughput::Elements(frames.len() as u64));
+        for on in [true, false] {
+            let mut config = PipelineConfig::default();
+            if !on {
+                config.dissect = false;
+                config.flow.stream_prefix_bytes = 0;
+            }
+            let name = format!("{proto}/{}", if on { "on" } else { "off" });
+            g.bench_function(name, |b| {
+                b.iter(|| {
+                    let mut engine = Engine::new(&config, 1);
+                    for (i, f) in frames.iter().enumerate() {
+                        engine.on_frame(i as u64, f);
+                    }
+                    engine.finish();
+                    engine.drain_events().count()
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
 /// Enrichment: the cost for a new far end (every database and a site list
 /// asked, through a cache that misses) and for a known one (a cache hit).
 fn bench_enrich(c: &mut Criterion) {
@@ -159,5 +233,5 @@ fn bench_enrich(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_core, bench_enrich);
+criterion_group!(benches, bench_core, bench_dissectors, bench_enrich);
 criterion_main!(benches);

@@ -8,7 +8,10 @@ use arrayvec::ArrayVec;
 
 use super::crypto::{open, InitialKeys, Side};
 use super::frames::for_each_crypto;
-use super::packet::{field, LongHeader, Version};
+use super::packet::{
+    field, is_reserved_version, LongHeader, Version, MIN_CLIENT_INITIAL_DATAGRAM,
+    VERSION_NEGOTIATION,
+};
 use super::{QuicError, QuicRecord};
 use crate::capture::Timestamp;
 use crate::flow::Direction;
@@ -54,7 +57,21 @@ pub fn probe(_cx: &FlowCx, dir: Direction, bytes: &[u8]) -> Probe {
         return Probe::NoMatch;
     };
     if h.known_version().is_none() {
-        return Probe::NoMatch;
+        return match dir {
+            // RFC 9000 §6.1: a client may first offer a version reserved
+            // to force version negotiation (§15), padded like an Initial
+            // (§14.1); its real Initial follows the server's answer.
+            Direction::ToServer
+                if is_reserved_version(h.version)
+                    && h.dcid.len() >= MIN_CLIENT_DCID
+                    && bytes.len() >= MIN_CLIENT_INITIAL_DATAGRAM =>
+            {
+                Probe::NeedMore
+            }
+            // §17.2.1: that answer, a Version Negotiation packet.
+            Direction::ToClient if h.version == VERSION_NEGOTIATION => Probe::NeedMore,
+            _ => Probe::NoMatch,
+        };
     }
     match dir {
         Direction::ToServer if h.is_initial() && h.dcid.len() >= MIN_CLIENT_DCID => Probe::Match,
@@ -131,9 +148,21 @@ impl QuicFlow {
             if rest.is_empty() {
                 break;
             }
-            let Ok(h) = LongHeader::parse(rest) else {
-                // A short header or padding after the long-header packets.
-                break;
+            let h = match LongHeader::parse(rest) {
+                Ok(h) => h,
+                // A short header, or padding after the long-header packets
+                // (RFC 9000 §12.2 lets either end a datagram).
+                Err(QuicError::Malformed { at: 0, .. }) => break,
+                Err(e) => {
+                    summary.anomalies.push(
+                        LAYER,
+                        "malformed_long_header",
+                        Some(dir),
+                        Some(&e.to_string()),
+                        ts,
+                    );
+                    break;
+                }
             };
             let pkt = rest.get(..h.packet_len).unwrap_or(rest);
             if h.is_initial() {
@@ -432,6 +461,134 @@ mod tests {
             assert_eq!(s.app_rtt.server_reply_ns, Some(20));
             assert!(s.anomalies.is_empty(), "{:?}", s.anomalies);
         }
+    }
+
+    /// Server hellos of corpus captures against tshark 4.0
+    /// (`tshark -r F -Y tls.handshake.type==2 -T fields -e
+    /// tls.handshake.ja3s -e tls.handshake.ja3s_full`): (capture, client
+    /// port, server port, JA3S string, JA3S). Each exercises one server
+    /// behaviour: the Fixed Bit cleared (RFC 9287, all but quic_vn), an
+    /// Initial coalesced with a Handshake packet (RFC 9000 §12.2), a draft
+    /// and the v2 version, a first server Initial holding only an ACK
+    /// (quic_frags...), and a client that first forces version
+    /// negotiation (RFC 9000 §6.1, quic_vn).
+    const SERVER_HELLOS: &[(&str, u16, u16, &str, &str)] = &[
+        (
+            "ndpi/pcap/quic-34.pcap",
+            55880,
+            4443,
+            "771,4865,43-51",
+            "f4febc55ea12b31ae17cfb7e614afda8",
+        ),
+        (
+            "ndpi/pcap/quic-33.pcapng",
+            51430,
+            4443,
+            "771,4865,43-51",
+            "f4febc55ea12b31ae17cfb7e614afda8",
+        ),
+        (
+            "ndpi/pcap/quic-v2.pcapng",
+            42086,
+            4443,
+            "771,4865,43-51",
+            "f4febc55ea12b31ae17cfb7e614afda8",
+        ),
+        (
+            "ndpi/pcap/quic_0RTT.pcap",
+            60459,
+            4443,
+            "771,4865,43-51-41",
+            "fcb2d4d0991292272fcb1e464eedfd43",
+        ),
+        (
+            "ndpi/pcap/quic_0RTT.pcap",
+            51972,
+            443,
+            "771,4865,41-51-43",
+            "2b0648ab686ee45e0e7c35fcfb0eea7e",
+        ),
+        (
+            "ndpi/pcap/quic_frags_ch_in_multiple_packets.pcapng",
+            58822,
+            4443,
+            "771,4865,43-51",
+            "f4febc55ea12b31ae17cfb7e614afda8",
+        ),
+        (
+            "tcpdump/tests/quic_vn.pcap",
+            57406,
+            443,
+            "771,4865,51-43",
+            "eb1d94daa7e0344597e756a1fb6e7054",
+        ),
+    ];
+
+    #[test]
+    fn corpus_server_hellos_give_tsharks_ja3s() {
+        for &(rel, client, server, ja3s_string, ja3s) in SERVER_HELLOS {
+            let Some(dgrams) = crate::proto::vpn::testdata::payloads(rel) else {
+                return;
+            };
+            let (mut f, mut s) = (None::<QuicFlow>, AppSummary::default());
+            for (i, (sp, dp, p)) in dgrams.iter().enumerate() {
+                let dir = match (*sp, *dp) {
+                    (a, b) if a == client && b == server => Direction::ToServer,
+                    (a, b) if a == server && b == client => Direction::ToClient,
+                    _ => continue,
+                };
+                // As the dispatcher does: probe until the flow is claimed.
+                if f.is_none() && probe(&cx(), dir, p) == Probe::Match {
+                    f = Some(QuicFlow::new());
+                }
+                if let Some(f) = f.as_mut() {
+                    f.on_datagram(dir, p, Timestamp(i as i64), &mut s);
+                }
+            }
+            let t = s.tls.as_ref().unwrap_or_else(|| panic!("{rel}: no tls"));
+            assert_eq!(t.ja3s_string.as_deref(), Some(ja3s_string), "{rel}");
+            assert_eq!(t.ja3s.as_deref(), Some(ja3s), "{rel}");
+            assert_eq!(t.cipher.as_deref(), Some("0x1301"), "{rel}");
+            assert_eq!(t.version.as_deref(), Some("TLS 1.3"), "{rel}");
+            assert!(s.anomalies.is_empty(), "{rel}: {:?}", s.anomalies);
+        }
+    }
+
+    /// tcpdump's quic_vn.pcap: the client's first datagram offers the
+    /// reserved version 0x1a2a3a4a (RFC 9000 §15), the server answers with
+    /// a Version Negotiation; neither may rule QUIC out.
+    #[test]
+    fn version_negotiation_does_not_rule_quic_out() {
+        let Some(d) = crate::proto::vpn::testdata::payloads("tcpdump/tests/quic_vn.pcap") else {
+            return;
+        };
+        let (first, vn) = (&d[0].2, &d[1].2);
+        assert_eq!(first.get(1..5), Some(&[0x1a, 0x2a, 0x3a, 0x4a][..]));
+        assert_eq!(probe(&cx(), Direction::ToServer, first), Probe::NeedMore);
+        assert_eq!(probe(&cx(), Direction::ToClient, vn), Probe::NeedMore);
+        // Not padded to 1200 bytes (RFC 9000 §14.1): not a client Initial.
+        let short = first.get(..600).unwrap_or(&[]);
+        assert_eq!(probe(&cx(), Direction::ToServer, short), Probe::NoMatch);
+        // A Version Negotiation sent by a client is not one.
+        assert_eq!(probe(&cx(), Direction::ToServer, vn), Probe::NoMatch);
+    }
+
+    /// A server Initial whose Length runs past the datagram (RFC 9000
+    /// §17.2) is reported, not silently dropped.
+    #[test]
+    fn truncated_server_initial_is_an_anomaly() {
+        let mut f = QuicFlow::new();
+        let mut s = AppSummary::default();
+        f.on_datagram(
+            Direction::ToServer,
+            &unhex(V1_CLIENT_INITIAL),
+            Timestamp(0),
+            &mut s,
+        );
+        let server = unhex(V1_SERVER_INITIAL);
+        f.on_datagram(Direction::ToClient, &server[..60], Timestamp(1), &mut s);
+        assert_eq!(s.anomalies.kept[0].kind, "malformed_long_header");
+        assert!(s.tls.as_ref().and_then(|t| t.ja3s.as_ref()).is_none());
     }
 
     #[test]

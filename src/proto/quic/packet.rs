@@ -16,9 +16,9 @@ pub mod field {
     pub const DCID_LEN: usize = 5;
     /// RFC 9000 §17.2: "Header Form: ... set to 1 for long headers".
     pub const HEADER_FORM: u8 = 0x80;
-    /// RFC 9000 §17.2: "Fixed Bit: ... MUST be set to 1" (RFC 9287 lets a
-    /// peer grease it only after transport parameters, so never in a
-    /// client's first Initial).
+    /// RFC 9000 §17.2: "Fixed Bit: ... MUST be set to 1" (RFC 9287 §3 lets
+    /// a peer grease it only after transport parameters, so never in a
+    /// client's first Initial; a server may clear it from its first one).
     pub const FIXED_BIT: u8 = 0x40;
     /// RFC 9000 §17.2: connection IDs are at most 20 bytes in version 1.
     pub const MAX_CID_LEN: usize = 20;
@@ -137,6 +137,20 @@ impl Version {
     }
 }
 
+/// RFC 9000 §17.2.1: a Version Negotiation packet has version 0.
+pub const VERSION_NEGOTIATION: u32 = 0;
+/// RFC 9000 §15: "Versions that follow the pattern 0x?a?a?a?a are
+/// reserved for use in forcing version negotiation to be exercised".
+const RESERVED_MASK: u32 = 0x0f0f_0f0f;
+const RESERVED_PATTERN: u32 = 0x0a0a_0a0a;
+
+/// A version reserved to force version negotiation (RFC 9000 §15): a
+/// client sending it expects a Version Negotiation and then starts over
+/// with a real version (§6.1).
+pub fn is_reserved_version(v: u32) -> bool {
+    v & RESERVED_MASK == RESERVED_PATTERN
+}
+
 /// A version as written in the `quic` object: its name when known, else
 /// `0x` and 8 hex digits.
 pub fn version_text(v: u32) -> String {
@@ -221,12 +235,11 @@ impl<'a> LongHeader<'a> {
         let Some(v) = Version::from_wire(version) else {
             return Ok(hdr);
         };
-        if first & field::FIXED_BIT == 0 {
-            return Err(QuicError::Malformed {
-                what: "fixed bit",
-                at: 0,
-            });
-        }
+        // The Fixed Bit is not checked here: RFC 9287 §3 lets an endpoint
+        // that received its peer's grease_quic_bit transport parameter
+        // send it as 0, and servers do so from their first Initial (which
+        // follows the client's transport parameters). The probe, which
+        // sees the client's first Initial only, still requires it.
         if packet_type == v.retry_type() {
             // RFC 9000 §17.2.5: a Retry has no Length; it fills the datagram.
             return Ok(hdr);
@@ -351,6 +364,9 @@ mod tests {
             Err(QuicError::Malformed { at: 5, .. })
         ));
         assert_eq!(version_text(0xff00_001d), "draft-29");
+        // The version of tcpdump's quic_vn.pcap first Initial.
+        assert!(is_reserved_version(0x1a2a_3a4a));
+        assert!(!is_reserved_version(1) && !is_reserved_version(0x6b33_43cf));
         assert_eq!(version_text(0x5130_3436), "0x51303436");
     }
 }

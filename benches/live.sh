@@ -71,7 +71,7 @@ fi
 TOTAL=$(capinfos -c -M "$F" | awk '/Number of packets/ {print $4}')
 SEND=${PACKETS:-$TOTAL}
 [ "$SEND" -le "$TOTAL" ] || SEND=$TOTAL
-echo "$F: $TOTAL packets, $(du -h "$F" | cut -f1); sending $SEND per run"
+echo "$F: $TOTAL packets, $(du -hL "$F" | cut -f1); sending $SEND per run"
 # Read it once so tcpreplay starts from the page cache.
 cat "$F" >/dev/null
 

@@ -45,7 +45,11 @@ fuzz_target!(|data: &[u8]| {
     }
     engine.finish();
     for ev in engine.drain_events() {
-        let v: serde_json::Value = serde_json::from_slice(&ev.line).expect("valid JSON");
-        assert!(v.get("event_type").is_some());
+        // One flow's events: its flow line, then any session and anomaly
+        // lines, each a JSON object.
+        for line in ev.line.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let v: serde_json::Value = serde_json::from_slice(line).expect("valid JSON");
+            assert!(v.get("event_type").is_some());
+        }
     }
 });

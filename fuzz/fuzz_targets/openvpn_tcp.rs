@@ -23,11 +23,23 @@ fuzz_target!(|data: &[u8]| {
     let mut end = 0;
     while end < data.len() {
         end = (end + step).min(data.len());
-        let w = app.on_stream(&cx, Direction::ToServer, &data[..end], Timestamp(end as i64));
+        let w = app.on_stream(
+            &cx,
+            Direction::ToServer,
+            &data[..end],
+            &data[..end],
+            Timestamp(end as i64),
+        );
         if !w.keep[0] && !w.keep[1] {
             break;
         }
-        app.on_stream(&cx, Direction::ToClient, &data[..end], Timestamp(end as i64));
+        app.on_stream(
+            &cx,
+            Direction::ToClient,
+            &data[..end],
+            &data[..end],
+            Timestamp(end as i64),
+        );
     }
     let sum = app.finish();
     if let Some(v) = &sum.vpn {

@@ -583,20 +583,28 @@ impl<'a> Dispatcher<'a> {
     /// copied into each batch.
     fn copy_hand_to_other_shards(&mut self, w: usize, seq: u64, frame: &Frame<'_>) {
         for other in (0..self.workers).filter(|&o| o != w) {
-            let b = &mut self.batches[other];
-            let start = b.arena.len() as u32;
-            b.arena.extend_from_slice(frame.data);
-            let item = Item::Copied {
-                seq,
-                ts: frame.ts,
-                link: frame.link,
-                orig_len: frame.orig_len,
-                interface: frame.interface,
-                range: (start, frame.data.len() as u32),
-                own: false,
-            };
-            self.push(other, item, seq);
+            self.push_copied(other, seq, frame, false);
         }
+    }
+
+    /// Copy a frame's bytes into worker `w`'s batch (`own`: `w` owns the
+    /// frame's shard, rather than only learning DNS answers from it).
+    fn push_copied(&mut self, w: usize, seq: u64, frame: &Frame<'_>, own: bool) {
+        let Some(b) = self.batches.get_mut(w) else {
+            return;
+        };
+        let start = u32::try_from(b.arena.len()).unwrap_or(u32::MAX);
+        b.arena.extend_from_slice(frame.data);
+        let item = Item::Copied {
+            seq,
+            ts: frame.ts,
+            link: frame.link,
+            orig_len: frame.orig_len,
+            interface: frame.interface,
+            range: (start, u32::try_from(frame.data.len()).unwrap_or(0)),
+            own,
+        };
+        self.push(w, item, seq);
     }
 
     fn flush_all(&mut self, seq: u64) {
@@ -689,19 +697,7 @@ fn run_parallel(
                             if Engine::is_dns_response(&frame) {
                                 dispatcher.copy_hand_to_other_shards(w, seq, &frame);
                             }
-                            let b = &mut dispatcher.batches[w];
-                            let start = b.arena.len() as u32;
-                            b.arena.extend_from_slice(frame.data);
-                            let item = Item::Copied {
-                                seq,
-                                ts: frame.ts,
-                                link: frame.link,
-                                orig_len: frame.orig_len,
-                                interface: frame.interface,
-                                range: (start, frame.data.len() as u32),
-                                own: true,
-                            };
-                            dispatcher.push(w, item, seq);
+                            dispatcher.push_copied(w, seq, &frame, true);
                         }
                         Ok(None) => break,
                         Err(e) => {

@@ -211,7 +211,7 @@ pub fn run_service(
                             if Engine::is_dns_response(&frame) {
                                 dispatcher.copy_hand_to_other_shards(w, seq, &frame);
                             }
-                            dispatcher.push_copy(w, seq, &frame);
+                            dispatcher.push_copied(w, seq, &frame, true);
                         }
                         Ok(None) => break,
                         Err(e) => {
@@ -307,25 +307,6 @@ fn running_stats(
 }
 
 impl Dispatcher<'_> {
-    /// Copy a frame's bytes into worker `w`'s batch.
-    fn push_copy(&mut self, w: usize, seq: u64, frame: &Frame<'_>) {
-        let Some(b) = self.batches.get_mut(w) else {
-            return;
-        };
-        let start = u32::try_from(b.arena.len()).unwrap_or(u32::MAX);
-        b.arena.extend_from_slice(frame.data);
-        let item = Item::Copied {
-            seq,
-            ts: frame.ts,
-            link: frame.link,
-            orig_len: frame.orig_len,
-            interface: frame.interface,
-            range: (start, u32::try_from(frame.data.len()).unwrap_or(0)),
-            own: true,
-        };
-        self.push(w, item, seq);
-    }
-
     /// New site networks for every worker, between two frames.
     fn broadcast_site(&mut self, seq: u64, site: Arc<SiteNetworks>) {
         for w in 0..self.workers {

@@ -196,6 +196,21 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "FILE")]
     pub catalogue: Option<PathBuf>,
 
+    /// The detection policy (TOML, docs/policy.md): a policy file, or a
+    /// service configuration whose [policy] table is used. Without it, the
+    /// embedded default policy applies.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Where the sensor is, as LAT,LON (degrees), for the latency rule;
+    /// wins over the policy's [sensor] location.
+    #[arg(long, value_name = "LAT,LON", allow_hyphen_values = true)]
+    pub sensor_location: Option<String>,
+
+    /// Do not run detection: sessions carry no findings, no alerts.
+    #[arg(long)]
+    pub no_detect: bool,
+
     /// An idle timeout, as STATE=SECONDS (repeatable). States: tcp-new,
     /// tcp-established, tcp-closed (the linger after FIN/RST), udp-new,
     /// udp-established, other. Defaults: 60, 600, 10, 30, 300, 60.
@@ -342,7 +357,64 @@ fn pipeline_config(args: &AnalyzeArgs) -> Result<PipelineConfig, String> {
             .map_err(|e| format!("--catalogue: {e}"))?;
         config.catalogue = std::sync::Arc::new(c);
     }
+    if !args.no_detect {
+        let location = args
+            .sensor_location
+            .as_deref()
+            .map(parse_location)
+            .transpose()
+            .map_err(|e| format!("--sensor-location: {e}"))?;
+        let policy = match &args.config {
+            Some(path) => load_policy(path)?,
+            None => crate::detect::Policy::default_policy(),
+        };
+        config.detect = Some(crate::detect::DetectConfig::new(policy, location));
+    }
     Ok(config)
+}
+
+/// `LAT,LON` in degrees.
+pub fn parse_location(s: &str) -> Result<crate::config::Location, String> {
+    let (lat, lon) = s
+        .split_once(',')
+        .ok_or_else(|| format!("expected LAT,LON (e.g. 45.46,9.19), found {s:?}"))?;
+    let lat: f64 = lat
+        .trim()
+        .parse()
+        .map_err(|_| format!("latitude: expected a number, found {lat:?}"))?;
+    let lon: f64 = lon
+        .trim()
+        .parse()
+        .map_err(|_| format!("longitude: expected a number, found {lon:?}"))?;
+    if !(-90.0..=90.0).contains(&lat) {
+        return Err(format!("latitude: expected -90..90, found {lat}"));
+    }
+    if !(-180.0..=180.0).contains(&lon) {
+        return Err(format!("longitude: expected -180..180, found {lon}"));
+    }
+    Ok(crate::config::Location { lat, lon })
+}
+
+/// A policy file, or a service configuration's `[policy]` (its `[sensor]
+/// location` too).
+fn load_policy(path: &std::path::Path) -> Result<crate::detect::Policy, String> {
+    use crate::detect::Policy;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let is_service = text
+        .parse::<toml::Table>()
+        .is_ok_and(|t| t.contains_key("policy") || t.contains_key("capture"));
+    if !is_service {
+        return Policy::parse(path, &text).map_err(|e| e.to_string());
+    }
+    let service = crate::config::Config::parse(path, &text).map_err(|e| e.to_string())?;
+    let mut policy = Policy::from_service_config(path)
+        .map_err(|e| e.to_string())?
+        .unwrap_or_else(Policy::default_policy);
+    if policy.sensor_location.is_none() {
+        policy.sensor_location = service.sensor.location;
+    }
+    Ok(policy)
 }
 
 /// `gatewatch geoip lookup`: every source's answer for each address.

@@ -214,7 +214,7 @@ impl Config {
 }
 
 /// 1-based line and column of a byte offset.
-fn line_col(text: &str, offset: usize) -> Option<(usize, usize)> {
+pub(crate) fn line_col(text: &str, offset: usize) -> Option<(usize, usize)> {
     let before = text.get(..offset.min(text.len()))?;
     let line = before.matches('\n').count() + 1;
     let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
@@ -224,7 +224,7 @@ fn line_col(text: &str, offset: usize) -> Option<(usize, usize)> {
 /// The dotted key whose value sits at `offset`: the last `[table]` header
 /// before it and the `key =` on its line (toml's errors give a position,
 /// not a key path).
-fn key_at(text: &str, offset: usize) -> Option<String> {
+pub(crate) fn key_at(text: &str, offset: usize) -> Option<String> {
     let before = text.get(..offset.min(text.len()))?;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let line = text.get(line_start..)?.lines().next().unwrap_or("");

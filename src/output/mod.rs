@@ -18,6 +18,7 @@ use crate::decode::ip_proto;
 use crate::flow::FlowSummary;
 use crate::site::SiteNetworks;
 
+pub mod alert_json;
 pub mod app_json;
 pub mod community_id;
 mod flow_json;

@@ -29,6 +29,7 @@ pub const EVENT_SCHEMAS: &[(&str, &str)] = &[
     ("stats", include_str!("../../schema/stats.json")),
     ("session", include_str!("../../schema/session.json")),
     ("anomaly", include_str!("../../schema/anomaly.json")),
+    ("alert", include_str!("../../schema/alert.json")),
 ];
 
 /// Schemas whose `$defs` every event schema may use: the flow's parts (one

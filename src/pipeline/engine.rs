@@ -13,11 +13,12 @@
 use crate::capture::{Frame, Timestamp};
 use crate::decode::Decoder;
 use crate::decode::{Packet, Transport};
+use crate::detect::{HostFacts, SessionFacts};
 use crate::enrich::Enricher;
 use crate::flow::table::{FlowTable, PacketVerdict};
 use crate::flow::{Direction, FlowSummary};
 use crate::output;
-use crate::pipeline::{EventKey, KeyedEvent, PipelineConfig};
+use crate::pipeline::{DetectItem, EventKey, KeyedEvent, PipelineConfig};
 use crate::proto::app::MAX_REMOTE_NAMES;
 use crate::proto::dns::{self, NameCache};
 use crate::proto::{AppSummary, FlowCx};
@@ -203,8 +204,7 @@ impl Engine {
                 .as_ref()
                 .map(|(ip, info)| output::Remote { ip: *ip, info });
             output::write_flow_event_enriched(&mut line, &flow, &self.site, remote);
-            output::app_json::write_session_event(&mut line, &flow, &self.site, remote);
-            output::app_json::write_anomaly_events(&mut line, &flow, &self.site);
+            let detect = detect_item(&flow, &self.site, remote, &mut line);
             self.events.push(KeyedEvent {
                 key: EventKey {
                     seq,
@@ -212,9 +212,36 @@ impl Engine {
                     tiebreak: flow.flow_id,
                 },
                 line,
+                detect,
             });
         }
     }
+}
+
+/// The detector's part of a finished flow: a session's facts with its
+/// event (and the anomaly lines, which follow it), or a DHCP host name.
+/// Anything else has none, and its anomaly lines go into `line`.
+fn detect_item(
+    flow: &FlowSummary,
+    site: &SiteNetworks,
+    remote: Option<output::Remote<'_>>,
+    line: &mut Vec<u8>,
+) -> Option<Box<DetectItem>> {
+    let facts = SessionFacts::of_flow(flow, site, remote.map(|r| r.info));
+    let parts = facts
+        .as_ref()
+        .and_then(|_| output::alert_json::session_parts(flow, site, remote));
+    if let (Some(facts), Some(parts)) = (facts, parts) {
+        let mut after = Vec::new();
+        output::app_json::write_anomaly_events(&mut after, flow, site);
+        return Some(Box::new(DetectItem::Session {
+            facts: Box::new(facts),
+            parts,
+            after,
+        }));
+    }
+    output::app_json::write_anomaly_events(line, flow, site);
+    HostFacts::of_flow(flow).map(|h| Box::new(DetectItem::Host(h)))
 }
 
 /// `remote_names`: what the DNS answers so far said the flow's far end

@@ -63,6 +63,16 @@ pub struct PipelineConfig {
     /// Addresses each worker's DNS name cache holds (0: no `remote_names`).
     /// Every worker learns every DNS response, so this is not divided.
     pub dns_cache: usize,
+    /// The detection policy; `None`: sessions are written without findings
+    /// and no alerts (`--no-detect`).
+    pub detect: Option<crate::detect::DetectConfig>,
+}
+
+impl PipelineConfig {
+    /// The run's detector (one per run, behind the ordered writer).
+    pub fn detector(&self) -> Option<crate::detect::Detector> {
+        self.detect.clone().map(crate::detect::Detector::new)
+    }
 }
 
 impl Default for PipelineConfig {
@@ -78,6 +88,7 @@ impl Default for PipelineConfig {
             dissect: true,
             catalogue: crate::catalogue::Catalogue::shared_embedded(),
             dns_cache: 65_536,
+            detect: None,
         }
     }
 }
@@ -95,6 +106,24 @@ pub struct EventKey {
 pub struct KeyedEvent {
     pub key: EventKey,
     pub line: Vec<u8>,
+    /// What the detector must see when this event is written (sessions and
+    /// DHCP host names); `None` for most flows.
+    pub detect: Option<Box<DetectItem>>,
+}
+
+/// The detection part of an event, judged by the one detector behind the
+/// ordered writer (so in capture order, whatever the worker count).
+#[derive(Debug)]
+pub enum DetectItem {
+    /// A remote-access session: its facts, its `session` event cut around
+    /// the event type, and the lines that follow it (anomalies).
+    Session {
+        facts: Box<crate::detect::SessionFacts>,
+        parts: crate::output::alert_json::SessionParts,
+        after: Vec<u8>,
+    },
+    /// A DHCP exchange that named a site host.
+    Host(crate::detect::HostFacts),
 }
 
 /// Totals of a run, for the `stats` event.
@@ -111,6 +140,8 @@ pub struct RunStats {
     pub enrichment: Option<EnrichmentStats>,
     /// The sensor's name (service mode).
     pub sensor: Option<String>,
+    /// Present when detection was on.
+    pub detect: Option<crate::detect::DetectStats>,
 }
 
 /// The enrichment side of a run, for the `stats` event.
@@ -239,6 +270,7 @@ pub fn run_source(
     let mut engine = Engine::new(config, 1);
     let mut clock = Clock::new(config.tick_ns);
     let mut writer = OrderedWriter::new(1, sink);
+    writer.set_detector(config.detector());
     let error = pump(source, &mut engine, &mut clock, &mut writer)?;
     let live = source.stats();
     clock.stats.capture.kernel_drops = live.kernel_drops;
@@ -282,6 +314,7 @@ fn run_inline(
     let mut engine = Engine::new(config, 1);
     let mut clock = Clock::new(config.tick_ns);
     let mut writer = OrderedWriter::new(1, sink);
+    writer.set_detector(config.detector());
     let mut error = None;
     for file in files.iter_mut().flatten() {
         error = match file {
@@ -327,6 +360,10 @@ fn finish(
         clock.stats.enrichment = Some(e);
     }
     clock.stats.events = writer.written();
+    if let Some(d) = writer.detector_mut() {
+        d.finish();
+        clock.stats.detect = Some(d.stats().clone());
+    }
     let mut line = Vec::with_capacity(1024);
     crate::output::stats::write_stats_event(&mut line, &clock.stats);
     writer.write_raw(&line)?;
@@ -354,6 +391,7 @@ fn run_shared_scan(
 ) -> std::io::Result<RunOutcome> {
     let mut engines: Vec<Engine> = (0..workers).map(|_| Engine::new(config, workers)).collect();
     let mut writer = OrderedWriter::new(workers, sink);
+    writer.set_detector(config.detector());
     let scans = std::thread::scope(|scope| -> std::io::Result<Vec<ScanResult>> {
         let (report_tx, report_rx) = bounded::<WorkerReport>(workers * BATCHES_IN_FLIGHT);
         let handles: Vec<_> = engines
@@ -637,10 +675,12 @@ fn run_parallel(
             scope.spawn(move || worker_loop(w, engine, rx, report_tx, recycle_tx, None));
         }
         drop(report_tx);
+        let detector = config.detector();
         // The writer merges the workers' reports on its own thread, so a
         // worker never waits for the dispatcher and vice versa.
         let writer_thread = scope.spawn(move || -> std::io::Result<OrderedWriter<'_>> {
             let mut writer = OrderedWriter::new(workers, sink);
+            writer.set_detector(detector);
             for WorkerReport::Events {
                 worker,
                 events,

@@ -148,8 +148,10 @@ pub fn run_service(
         }
         drop(report_tx);
         let written = &written;
+        let detector = config.detector();
         let writer_thread = scope.spawn(move || -> io::Result<OrderedWriter<'_>> {
             let mut writer = OrderedWriter::new(workers, sink);
+            writer.set_detector(detector);
             let mut raw_rx = raw_rx;
             loop {
                 select! {

@@ -3,7 +3,8 @@
 use std::collections::VecDeque;
 use std::io::{self, Write};
 
-use crate::pipeline::KeyedEvent;
+use crate::detect::Detector;
+use crate::pipeline::{DetectItem, KeyedEvent};
 
 /// Where event lines go: anything that takes bytes (stdout, a file, a
 /// buffer in tests). Output sinks of the service plug in here too.
@@ -22,6 +23,11 @@ pub struct OrderedWriter<'a> {
     queues: Vec<VecDeque<KeyedEvent>>,
     watermarks: Vec<u64>,
     written: u64,
+    /// Judges sessions as they are written (none: sessions are written
+    /// without findings).
+    detector: Option<Detector>,
+    /// Reused buffer for a session's and its alert's lines.
+    scratch: Vec<u8>,
 }
 
 impl<'a> OrderedWriter<'a> {
@@ -31,7 +37,22 @@ impl<'a> OrderedWriter<'a> {
             queues: (0..workers).map(|_| VecDeque::new()).collect(),
             watermarks: vec![0; workers],
             written: 0,
+            detector: None,
+            scratch: Vec::new(),
         }
+    }
+
+    /// Judge the sessions written from now on with this detector.
+    pub fn set_detector(&mut self, detector: Option<Detector>) {
+        self.detector = detector;
+    }
+
+    pub fn detector(&self) -> Option<&Detector> {
+        self.detector.as_ref()
+    }
+
+    pub fn detector_mut(&mut self) -> Option<&mut Detector> {
+        self.detector.as_mut()
     }
 
     /// Queue events of one worker (in that worker's key order).
@@ -73,7 +94,38 @@ impl<'a> OrderedWriter<'a> {
             let Some(i) = best else { return Ok(()) };
             if let Some(ev) = self.queues[i].pop_front() {
                 self.sink.write_all(&ev.line)?;
+                if let Some(item) = ev.detect {
+                    self.write_detected(*item)?;
+                }
                 self.written += 1;
+            }
+        }
+    }
+
+    /// A session (judged by the detector) and what follows it, or a host
+    /// name for the detector to learn.
+    fn write_detected(&mut self, item: DetectItem) -> io::Result<()> {
+        match item {
+            DetectItem::Session {
+                facts,
+                parts,
+                after,
+            } => {
+                let verdict = self.detector.as_mut().map(|d| d.on_session(&facts));
+                self.scratch.clear();
+                crate::output::alert_json::write_session_and_alert(
+                    &mut self.scratch,
+                    &parts,
+                    verdict.as_ref(),
+                );
+                self.sink.write_all(&self.scratch)?;
+                self.sink.write_all(&after)
+            }
+            DetectItem::Host(h) => {
+                if let Some(d) = self.detector.as_mut() {
+                    d.on_host(&h);
+                }
+                Ok(())
             }
         }
     }
@@ -106,6 +158,7 @@ mod tests {
                 tiebreak,
             },
             line: format!("{seq}.{tiebreak}\n").into_bytes(),
+            detect: None,
         }
     }
 

@@ -156,6 +156,9 @@ pub fn validate(path: &Path) -> Result<Config, Vec<String>> {
     if let Err(e) = outputs_config(config.outputs.as_ref()) {
         problems.push(format!("{}: {e}", path.display()));
     }
+    if let Err(e) = service_policy(path, &config) {
+        problems.extend(e);
+    }
     if let Some(cat) = &config.catalogue {
         if let Err(e) = std::fs::metadata(cat) {
             problems.push(format!(
@@ -180,6 +183,27 @@ pub fn validate(path: &Path) -> Result<Config, Vec<String>> {
     } else {
         Err(problems)
     }
+}
+
+/// The detection policy a service configuration gives: its `[policy]`
+/// table (the embedded default without one), located at `[sensor]
+/// location` unless the policy says otherwise.
+pub fn service_policy(path: &Path, config: &Config) -> Result<crate::detect::Policy, Vec<String>> {
+    let policy = crate::detect::Policy::from_service_config(path)
+        .map_err(|e| e.0.iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+    let mut policy = policy.unwrap_or_else(crate::detect::Policy::default_policy);
+    if policy.sensor_location.is_none() {
+        policy.sensor_location = config.sensor.location;
+    }
+    if let Some(map) = &policy.identity_map {
+        if let Err(e) = crate::detect::identity::load_map(map) {
+            return Err(vec![format!(
+                "{}: policy.identity_map.file: {e}",
+                path.display()
+            )]);
+        }
+    }
+    Ok(policy)
 }
 
 /// Compile a filter for Ethernet without opening a device.

@@ -52,11 +52,42 @@ pub fn run(path: &Path, output: Option<&Path>) -> u8 {
         log(&line);
     }
     let shared = SharedSources::new(built.sources);
+    let policy = match super::service_policy(path, &config) {
+        Ok(p) => p,
+        Err(problems) => {
+            for p in problems {
+                log(&p);
+            }
+            return EXIT_USAGE;
+        }
+    };
+    log(&format!(
+        "detection policy: {} identities, alerts from score {}{}",
+        policy.identities.len(),
+        policy.alerts.min_score,
+        match &policy.store.path {
+            Some(p) => format!(", state in {}", p.display()),
+            None => String::new(),
+        }
+    ));
+    let detect = crate::detect::DetectConfig::new(policy, None);
+    let catalogue = match &config.catalogue {
+        Some(file) => match crate::catalogue::Catalogue::with_site_entries(file) {
+            Ok(c) => Arc::new(c),
+            Err(e) => {
+                log(&format!("{}: catalogue.file: {e}", path.display()));
+                return EXIT_USAGE;
+            }
+        },
+        None => crate::catalogue::Catalogue::shared_embedded(),
+    };
     let pipeline = PipelineConfig {
         workers: config.capture.workers,
         flow: config.flow.clone(),
         site: config.site.clone(),
         enrich: Some(shared.clone()),
+        catalogue,
+        detect: Some(detect.clone()),
         ..PipelineConfig::default()
     };
 
@@ -129,6 +160,7 @@ pub fn run(path: &Path, output: Option<&Path>) -> u8 {
         hup,
         done: done.clone(),
         shutdown_timeout: config.service.shutdown_timeout,
+        detect: detect.clone(),
         router: router.clone(),
     };
     let control = match std::thread::Builder::new()
@@ -232,6 +264,8 @@ struct Control {
     hup: Arc<AtomicBool>,
     done: Arc<AtomicBool>,
     shutdown_timeout: Duration,
+    /// The detection policy in use (swapped on reload; the state stays).
+    detect: crate::detect::DetectConfig,
     /// The output sinks, when `[outputs]` names any: files reopen on SIGHUP
     /// (logrotate moves them, then signals).
     router: Option<Arc<crate::output::sink::Router>>,
@@ -337,8 +371,24 @@ impl Control {
                         restart.join("], [")
                     ));
                 }
-                if new.policy.is_some() || new.catalogue.is_some() {
-                    log("reload: [policy] and [catalogue] re-read (applied when detection is built in)");
+                match super::service_policy(&self.path, &new) {
+                    Ok(policy) => {
+                        log(&format!(
+                            "reload: detection policy applied ({} identities)",
+                            policy.identities.len()
+                        ));
+                        self.detect.replace(policy);
+                    }
+                    // validate() checked it a moment ago; a file changed in
+                    // between keeps the running policy.
+                    Err(problems) => {
+                        for p in problems {
+                            log(&format!("reload: the running detection policy stays: {p}"));
+                        }
+                    }
+                }
+                if new.catalogue != self.started.catalogue {
+                    log("reload: [catalogue] changes take effect at the next restart");
                 }
                 log(&format!(
                     "reloaded: sensor {:?}, site networks {:?}, GeoIP and lists",

@@ -70,6 +70,7 @@ impl<'a> StatsEvent<'a> {
                         evicted: e.cache.evicted,
                     },
                 }),
+                detect: s.detect.as_ref().map(DetectPart::new),
             },
         }
     }
@@ -83,6 +84,40 @@ struct StatsPart<'a> {
     events: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     enrichment: Option<EnrichmentPart<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detect: Option<DetectPart>,
+}
+
+/// `stats.detect`: sessions judged, alerts written and deduplicated, and
+/// findings and alerts per rule (every rule named, zeros included).
+#[derive(Serialize)]
+struct DetectPart {
+    sessions: u64,
+    sessions_with_findings: u64,
+    alerts: u64,
+    suppressed: u64,
+    findings: std::collections::BTreeMap<&'static str, u64>,
+    alerts_by_rule: std::collections::BTreeMap<&'static str, u64>,
+}
+
+impl DetectPart {
+    fn new(d: &crate::detect::DetectStats) -> DetectPart {
+        let by_rule = |counts: &[u64; 10]| {
+            crate::detect::RuleId::ALL
+                .iter()
+                .zip(counts)
+                .map(|(r, &n)| (r.as_str(), n))
+                .collect()
+        };
+        DetectPart {
+            sessions: d.sessions,
+            sessions_with_findings: d.sessions_with_findings,
+            alerts: d.alerts,
+            suppressed: d.suppressed,
+            findings: by_rule(&d.findings),
+            alerts_by_rule: by_rule(&d.alerts_by_rule),
+        }
+    }
 }
 
 #[derive(Serialize)]

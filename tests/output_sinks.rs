@@ -41,7 +41,7 @@ fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 /// A native event line of `event_type` carrying sequence number `seq`.
 fn event(event_type: &str, seq: usize) -> String {
     format!(
-        "{{\"timestamp\":\"2024-05-01T10:00:{:02}.000001Z\",\"flow_id\":{seq},\"event_type\":\"{event_type}\",\"src_ip\":\"10.0.0.5\",\"src_port\":50000,\"dest_ip\":\"203.0.113.9\",\"dest_port\":3389,\"proto\":\"TCP\",\"community_id\":\"1:abc\",\"direction\":\"outbound\",\"app_proto\":\"rdp\",\"rdp\":{{\"cookie\":\"alice\"}},\"alert\":{{\"signature\":\"seq {seq}\",\"signature_id\":{seq},\"severity\":2}}}}\n",
+        "{{\"timestamp\":\"2024-05-01T10:00:{:02}.000001Z\",\"flow_id\":{seq},\"event_type\":\"{event_type}\",\"src_ip\":\"10.0.0.5\",\"src_port\":50000,\"dest_ip\":\"203.0.113.9\",\"dest_port\":3389,\"proto\":\"TCP\",\"community_id\":\"1:abc\",\"direction\":\"outbound\",\"app_proto\":\"rdp\",\"rdp\":{{\"cookie\":\"alice\"}},\"alert\":{{\"rule\":\"anonymizer_exit\",\"severity\":\"high\",\"score\":50,\"reason\":\"seq {seq}\",\"evidence\":[],\"count\":1,\"findings\":[]}}}}\n",
         seq % 60
     )
 }
@@ -492,7 +492,9 @@ fn http_splunk_hec_with_ocsf_and_pseudonyms() {
         assert!(l["time"].as_f64().is_some_and(|t| t > 1.7e9));
         let ev = &l["event"];
         assert_eq!(ev["class_uid"], 2004);
-        assert_eq!(ev["finding_info"]["title"], format!("seq {i}"));
+        assert_eq!(ev["finding_info"]["title"], "anonymizer_exit");
+        assert_eq!(ev["finding_info"]["desc"], format!("seq {i}"));
+        assert_eq!(ev["severity_id"], 4);
         // The RDP cookie user is pseudonymised: user: + 16 hex digits.
         let user = ev["actor"]["user"]["name"].as_str().expect("user");
         assert!(user.starts_with("user:") && user.len() == 21, "{user}");

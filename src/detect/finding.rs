@@ -132,6 +132,11 @@ pub struct Finding {
     pub score: u32,
     pub reason: String,
     pub evidence: Vec<Evidence>,
+    /// Other identities the finding names (written once per event as
+    /// `related_identities`, which the output privacy settings
+    /// pseudonymise, and with them every mention in the text).
+    #[serde(skip)]
+    pub related: Vec<String>,
 }
 
 impl Finding {
@@ -142,6 +147,7 @@ impl Finding {
             score,
             reason,
             evidence: Vec::new(),
+            related: Vec::new(),
         }
     }
 

@@ -262,10 +262,13 @@ pub fn shared_egress(
                 ),
             )
             .with("egress", key.as_str(), "history")
-            .with("identities", names, "history")
+            .with("identities", names.clone(), "history")
             .with("identity_count", e.identities.len(), "history")
             .with("window_hours", hours, "policy"),
         );
+        if let Some(f) = out.last_mut() {
+            f.related = names.iter().map(|n| n.to_string()).collect();
+        }
     }
 
     let country = s.remote.as_ref().and_then(|r| r.country_iso.clone());

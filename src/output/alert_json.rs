@@ -80,9 +80,23 @@ fn field<T: Serialize>(buf: &mut Vec<u8>, name: &str, value: &T) {
     }
 }
 
-fn identity(buf: &mut Vec<u8>, who: Option<&Resolved>) {
-    if let Some(w) = who {
+/// `identity`, and `related_identities`: the others the findings name
+/// (a laptop farm's co-located users), in one place for the privacy
+/// settings.
+fn identity(buf: &mut Vec<u8>, v: &Verdict) {
+    if let Some(w) = &v.identity {
         field(buf, "identity", w);
+    }
+    let mut related: Vec<&str> = v
+        .findings
+        .iter()
+        .flat_map(|f| f.related.iter().map(String::as_str))
+        .filter(|n| v.identity.as_ref().is_none_or(|w| w.name != *n))
+        .collect();
+    related.sort_unstable();
+    related.dedup();
+    if !related.is_empty() {
+        field(buf, "related_identities", &related);
     }
 }
 
@@ -93,7 +107,7 @@ pub fn write_session_and_alert(buf: &mut Vec<u8>, parts: &SessionParts, verdict:
     buf.extend_from_slice(b"session");
     buf.extend_from_slice(&parts.rest);
     if let Some(v) = verdict {
-        identity(buf, v.identity.as_ref());
+        identity(buf, v);
         if !v.findings.is_empty() {
             field(buf, "findings", &v.findings);
             let severity = v
@@ -124,7 +138,7 @@ pub fn write_session_and_alert(buf: &mut Vec<u8>, parts: &SessionParts, verdict:
     buf.extend_from_slice(&parts.head);
     buf.extend_from_slice(b"alert");
     buf.extend_from_slice(&parts.rest);
-    identity(buf, v.identity.as_ref());
+    identity(buf, v);
     field(
         buf,
         "alert",

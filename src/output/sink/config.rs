@@ -165,9 +165,18 @@ pub struct PrivacyConfig {
 }
 
 fn default_user_fields() -> Vec<String> {
-    ["rdp.cookie", "rdp.user", "ssh.user", "http.user", "user"]
-        .map(String::from)
-        .to_vec()
+    [
+        "rdp.cookie",
+        "rdp.user",
+        "ssh.user",
+        "http.user",
+        "user",
+        "identity.name",
+        "related_identities",
+        "remote_access.identity",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 fn default_device_fields() -> Vec<String> {

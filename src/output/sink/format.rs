@@ -204,14 +204,20 @@ fn to_ecs(ev: Value) -> Value {
             g("as_org"),
         );
     }
-    put_opt(&mut out, "rule.name", field(&ev, "alert.signature"));
+    // gatewatch's own alerts: the rule id is the rule's name and id.
+    put_opt(&mut out, "rule.name", field(&ev, "alert.rule"));
+    put_opt(&mut out, "rule.id", field(&ev, "alert.rule"));
+    put_opt(&mut out, "event.reason", field(&ev, "alert.reason"));
+    put_opt(&mut out, "event.risk_score", field(&ev, "alert.score"));
     put_opt(
         &mut out,
-        "rule.id",
-        field(&ev, "alert.signature_id").map(|v| json!(v.to_string().trim_matches('"'))),
+        "event.severity",
+        field(&ev, "alert.severity")
+            .and_then(|s| s.as_str().map(str::to_owned))
+            .and_then(|s| severity_number(&s))
+            .map(|n| json!(n)),
     );
-    put_opt(&mut out, "rule.category", field(&ev, "alert.category"));
-    put_opt(&mut out, "event.severity", field(&ev, "alert.severity"));
+    put_opt(&mut out, "user.name", field(&ev, "identity.name"));
     // Everything else stays under the custom `gatewatch` field set.
     let mut rest = match ev {
         Value::Object(m) => m,
@@ -231,6 +237,18 @@ fn to_ecs(ev: Value) -> Value {
     }
     out.insert("gatewatch".into(), Value::Object(rest));
     Value::Object(out)
+}
+
+/// ECS `event.severity` for our severities (Elastic's risk-score bands:
+/// low 21, medium 47, high 73, critical 99).
+fn severity_number(s: &str) -> Option<u64> {
+    Some(match s {
+        "low" => 21,
+        "medium" => 47,
+        "high" => 73,
+        "critical" => 99,
+        _ => return None,
+    })
 }
 
 fn ip_version(ev: &Value) -> Option<&'static str> {
@@ -270,10 +288,16 @@ fn to_ocsf(ev: Value) -> Value {
         "type_uid".into(),
         json!(u64::from(class) * 100 + u64::from(activity)),
     );
-    let severity = match (et.as_str(), u64_at(&ev, "alert.severity")) {
-        // EVE severity 1 is the most severe; OCSF 4 High, 3 Medium, 2 Low.
-        ("alert", Some(1)) => 4,
-        ("alert", Some(2)) => 3,
+    // OCSF severity_id: 2 Low, 3 Medium, 4 High, 5 Critical.
+    let severity = match (
+        et.as_str(),
+        field(&ev, "alert.severity")
+            .as_ref()
+            .and_then(Value::as_str),
+    ) {
+        ("alert", Some("critical")) => 5,
+        ("alert", Some("high")) => 4,
+        ("alert", Some("medium")) => 3,
         ("alert", _) => 2,
         _ => 1,
     };
@@ -292,22 +316,25 @@ fn to_ocsf(ev: Value) -> Value {
     put(&mut out, "metadata.log_name", json!(et));
     let net = ocsf_network(&ev);
     if class == ocsf_class::DETECTION_FINDING {
-        put_opt(
-            &mut out,
-            "finding_info.title",
-            field(&ev, "alert.signature"),
-        );
+        put_opt(&mut out, "finding_info.title", field(&ev, "alert.rule"));
+        put_opt(&mut out, "finding_info.desc", field(&ev, "alert.reason"));
+        let rule = field(&ev, "alert.rule")
+            .and_then(|r| r.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "unknown".to_owned());
+        let flow = field(&ev, "flow_id").map_or_else(String::new, |f| f.to_string());
         put(
             &mut out,
             "finding_info.uid",
-            json!(field(&ev, "alert.signature_id")
-                .map_or_else(|| "unknown".to_owned(), |v| v.to_string())),
+            json!(format!("{flow}:{rule}")),
         );
-        put_opt(
-            &mut out,
-            "finding_info.types",
-            field(&ev, "alert.category").map(|c| json!([c])),
-        );
+        let types: Vec<Value> = field(&ev, "alert.findings")
+            .and_then(|f| f.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|f| f.get("rule").cloned())
+            .collect();
+        put(&mut out, "finding_info.types", json!(types));
+        put_opt(&mut out, "risk_score", field(&ev, "alert.score"));
         out.insert("evidences".into(), json!([Value::Object(net)]));
     } else if class != ocsf_class::BASE_EVENT {
         out.extend(net);
@@ -591,12 +618,19 @@ mod tests {
         assert_eq!(v["identifier_cookie"], "alice");
         assert_eq!(v["actor"]["user"]["name"], "alice");
 
-        let alert = json!({"event_type":"alert","alert":{"signature":"RDP from VPN exit","signature_id":7,"severity":1}});
+        let alert = json!({"event_type":"alert","flow_id":7,"alert":{"rule":"anonymizer_exit","severity":"high","score":50,"reason":"RDP from a VPN exit","findings":[{"rule":"anonymizer_exit"},{"rule":"unexpected_geography"}]}});
         let v = to_ocsf(alert);
         assert_eq!(v["class_uid"], 2004);
+        assert_eq!(v["severity_id"], 4);
+        assert_eq!(v["finding_info"]["uid"], "7:anonymizer_exit");
+        assert_eq!(
+            v["finding_info"]["types"],
+            json!(["anonymizer_exit", "unexpected_geography"])
+        );
         assert_eq!(v["category_uid"], 2);
         assert_eq!(v["type_uid"], 200401);
         assert_eq!(v["severity_id"], 4);
-        assert_eq!(v["finding_info"]["title"], "RDP from VPN exit");
+        assert_eq!(v["finding_info"]["title"], "anonymizer_exit");
+        assert_eq!(v["finding_info"]["desc"], "RDP from a VPN exit");
     }
 }

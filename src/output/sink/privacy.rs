@@ -82,28 +82,46 @@ impl Pseudonymiser {
 
     /// Rewrite a native event in place.
     pub fn apply(&self, event: &mut Value) {
+        let mut replaced = Vec::new();
         for path in &self.user_fields {
-            self.replace_at(event, path, "user");
+            self.replace_at(event, path, "user", &mut replaced);
         }
         for path in &self.device_fields {
-            self.replace_at(event, path, "device");
+            self.replace_at(event, path, "device", &mut replaced);
         }
         for path in &self.remove_fields {
             remove_at(event, path);
         }
+        // Detection's reasons and evidence name the identities in their
+        // text ("alice's issued laptop", "rdp:alice, rdp:bob"): the same
+        // names get the same pseudonyms there.
+        scrub_text(event, &mut replaced, 0);
         self.round_coordinates(event, 0);
     }
 
-    fn replace_at(&self, event: &mut Value, path: &[String], kind: &str) {
+    fn replace_at(
+        &self,
+        event: &mut Value,
+        path: &[String],
+        kind: &str,
+        replaced: &mut Vec<(String, String)>,
+    ) {
         let Some(slot) = lookup_mut(event, path) else {
             return;
         };
+        let mut swap = |s: &mut String| {
+            let p = self.pseudonym(kind, s);
+            if s.len() >= MIN_SCRUBBED_LEN {
+                replaced.push((std::mem::take(s), p.clone()));
+            }
+            *s = p;
+        };
         match slot {
-            Value::String(s) => *s = self.pseudonym(kind, s),
+            Value::String(s) => swap(s),
             Value::Array(items) => {
                 for it in items {
                     if let Value::String(s) = it {
-                        *s = self.pseudonym(kind, s);
+                        swap(s);
                     }
                 }
             }
@@ -138,6 +156,43 @@ impl Pseudonymiser {
             }
             _ => {}
         }
+    }
+}
+
+/// Shortest name replaced inside free text (shorter ones would hit
+/// ordinary words).
+const MIN_SCRUBBED_LEN: usize = 3;
+
+/// Replace every pseudonymised name inside the event's other strings,
+/// longest first (so `rdp:alice` goes whole before `alice`).
+fn scrub_text(v: &mut Value, pairs: &mut Vec<(String, String)>, depth: usize) {
+    if pairs.is_empty() || depth > MAX_DEPTH {
+        return;
+    }
+    if depth == 0 {
+        pairs.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        pairs.dedup_by(|a, b| a.0 == b.0);
+    }
+    match v {
+        Value::String(s) => {
+            for (from, to) in pairs.iter() {
+                // A pseudonym already in place is left alone.
+                if s != to && s.contains(from.as_str()) {
+                    *s = s.replace(from.as_str(), to);
+                }
+            }
+        }
+        Value::Object(map) => {
+            for child in map.values_mut() {
+                scrub_text(child, pairs, depth + 1);
+            }
+        }
+        Value::Array(items) => {
+            for it in items {
+                scrub_text(it, pairs, depth + 1);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -207,5 +262,35 @@ mod tests {
         assert_eq!(ev["geo"]["lon"], 9.2);
         assert!(ev["geo"].get("city").is_none());
         assert_eq!(ev["geo"]["country_iso"], "IT");
+    }
+
+    #[test]
+    fn detection_text_gets_the_same_pseudonyms_as_the_fields() {
+        let p = Pseudonymiser::new(&cfg(), b"0123456789abcdef-site-a").expect("key");
+        let mut ev: Value = serde_json::from_str(
+            r#"{"event_type":"alert","rdp":{"cookie":"carol"},
+                "identity":{"name":"rdp:carol","matched_by":"rdp_user"},
+                "related_identities":["rdp:alice","rdp:bob"],
+                "alert":{"reason":"3 different identities (rdp:alice, rdp:bob, rdp:carol) connected",
+                         "evidence":[{"name":"identities","value":["rdp:alice","rdp:bob","rdp:carol"]}]}}"#,
+        )
+        .expect("json");
+        p.apply(&mut ev);
+        let carol = p.pseudonym("user", "rdp:carol");
+        assert_eq!(ev["identity"]["name"], carol);
+        assert_eq!(ev["rdp"]["cookie"], p.pseudonym("user", "carol"));
+        let reason = ev["alert"]["reason"].as_str().unwrap();
+        assert!(
+            reason.contains(&carol) && !reason.contains("carol"),
+            "{reason}"
+        );
+        assert_eq!(ev["alert"]["evidence"][0]["value"][2], carol);
+        let alice = p.pseudonym("user", "rdp:alice");
+        assert_eq!(ev["related_identities"][0], alice);
+        assert_eq!(ev["alert"]["evidence"][0]["value"][0], alice);
+        assert!(
+            !reason.contains("alice") && !reason.contains("bob"),
+            "{reason}"
+        );
     }
 }

@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 
-use crate::detect::{Finding, Resolved, Verdict};
+use crate::detect::{Finding, Verdict};
 use crate::flow::FlowSummary;
 use crate::site::SiteNetworks;
 

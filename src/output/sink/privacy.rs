@@ -170,7 +170,7 @@ fn scrub_text(v: &mut Value, pairs: &mut Vec<(String, String)>, depth: usize) {
         return;
     }
     if depth == 0 {
-        pairs.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        pairs.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
         pairs.dedup_by(|a, b| a.0 == b.0);
     }
     match v {

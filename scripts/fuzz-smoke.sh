@@ -19,6 +19,12 @@ cp ../tests/pcap/*/input.pcap corpus/capture_file/ 2>/dev/null || true
 cp ../geoip/source/*.json corpus/geoip_build/ 2>/dev/null || true
 printf '\x00# vpn exits\n198.51.100.0/24 astrill\n2001:db8::/32\n' >corpus/site_list/seed-text
 printf '\x01network,label,source\n192.0.2.0/28,farm,"advisory, 2025"\n' >corpus/site_list/seed-csv
+# detect_policy: even first byte = a policy (the documented example and the
+# default), odd = an identity map.
+{ printf '\x00'; sed -n '/^```toml$/,/^```$/p' ../docs/policy.md | sed '1d;$d'; } >corpus/detect_policy/seed-doc
+{ printf '\x00'; cat ../src/detect/policy/default-policy.toml; } >corpus/detect_policy/seed-default
+printf '\x01address,user\n10.8.0.2,alice\n' >corpus/detect_policy/seed-csv
+printf '\x01[{"address":"10.8.0.9","user":"dave"}]' >corpus/detect_policy/seed-json
 if [ -d corpus/mmdb_verify ]; then
     cp ../geoip/*.mmdb corpus/mmdb_verify/ 2>/dev/null || true
     find ../../shared/maxmind-test-data -name '*.mmdb' -size -200k \

@@ -183,10 +183,16 @@ pub fn load_map(path: &Path) -> Result<HashMap<IpAddr, String>, String> {
         ));
     }
     let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: cannot read: {e}"))?;
+    parse_map(&text).map_err(|e| format!("{shown}{e}"))
+}
+
+/// Parse an identity map's text: JSON when it starts with `[`, else CSV.
+/// Errors start with `:LINE: ` (CSV) or `: ` (JSON), to follow a file name.
+pub fn parse_map(text: &str) -> Result<HashMap<IpAddr, String>, String> {
     if text.trim_start().starts_with('[') {
-        parse_json_map(&text).map_err(|e| format!("{shown}: {e}"))
+        parse_json_map(text).map_err(|e| format!(": {e}"))
     } else {
-        parse_csv_map(&text).map_err(|e| format!("{shown}:{e}"))
+        parse_csv_map(text).map_err(|e| format!(":{e}"))
     }
 }
 

@@ -254,8 +254,10 @@ impl AppState {
         if payload_len == 0 {
             return;
         }
-        if let Engaged::Ssh(s) = &mut self.engaged {
-            s.on_packet(dir, payload_len, ts, &mut self.summary);
+        match &mut self.engaged {
+            Engaged::Ssh(s) => s.on_packet(dir, payload_len, ts, &mut self.summary),
+            Engaged::Tls(s) => s.on_packet(dir, ts),
+            _ => {}
         }
     }
 

@@ -196,7 +196,9 @@ pub struct TlsStream {
     /// When the last ClientHello not answered yet was complete (the
     /// server's reply time, `app_rtt`).
     client_hello_at: Option<Timestamp>,
-    /// When the first server bytes after that hello arrived.
+    /// When the first server segment with payload after that hello
+    /// arrived (from `on_packet`, or from the stream for TLS inside
+    /// another protocol).
     server_reply_at: Option<Timestamp>,
     /// The client's last hello, waiting for the client's next record (the
     /// client's reply time, `app_rtt`).
@@ -264,13 +266,18 @@ impl TlsStream {
     }
 
     /// Every packet of the flow with a payload (the dispatcher calls it
-    /// after `on_stream`): the server's segments, for the time its flight
-    /// ended. TLS carried inside another protocol is not told, and then
-    /// measures no client reply.
+    /// after `on_stream`, also for TLS inside RDP, VNC, HTTP CONNECT, SOCKS
+    /// and NX): the server's segments, for the time its flight ended. A
+    /// TlsStream never told measures no client reply.
     pub fn on_packet(&mut self, dir: Direction, ts: Timestamp) {
         if dir == Direction::ToClient {
             self.server_packets = self.server_packets.saturating_add(1);
             self.last_server_at = Some(ts);
+            // The server's reply may start with a segment that came ahead
+            // of a lost or reordered one (its stream grows later).
+            if self.client_hello_at.is_some() && self.server_reply_at.is_none() {
+                self.server_reply_at = Some(ts);
+            }
         }
     }
 

@@ -722,6 +722,67 @@ mod tests {
         );
     }
 
+    use crate::testutil::hex;
+
+    fn ms(n: i64) -> Timestamp {
+        Timestamp(n * 1_000_000)
+    }
+
+    /// Chrome's ClientHello, the server's TLS 1.3 ServerHello (real bytes,
+    /// see `samples`), and a client ChangeCipherSpec after them.
+    fn chrome_then_server(ch_extra: &[u8]) -> (TlsStream, AppSummary, Vec<u8>, Vec<u8>) {
+        let mut ch = hex(super::super::samples::CHROME_CLIENT_HELLO);
+        ch.extend_from_slice(ch_extra);
+        let sh = hex(super::super::samples::TLS13_SERVER_HELLO);
+        (TlsStream::new(), AppSummary::default(), ch, sh)
+    }
+
+    /// The dispatcher's order: `on_stream` then `on_packet`, per segment.
+    fn segment(s: &mut TlsStream, sum: &mut AppSummary, dir: Direction, p: &[u8], t: Timestamp) {
+        s.on_stream(dir, p, t, sum);
+        s.on_packet(dir, t);
+    }
+
+    const CCS: [u8; 6] = [20, 3, 3, 0, 1, 1];
+
+    #[test]
+    fn client_reply_runs_from_the_last_server_segment() {
+        let (mut s, mut sum, ch, sh) = chrome_then_server(&[]);
+        segment(&mut s, &mut sum, Direction::ToServer, &ch, ms(0));
+        let mut srv = sh.clone();
+        segment(&mut s, &mut sum, Direction::ToClient, &srv, ms(30));
+        srv.extend_from_slice(&[23; 100]); // the encrypted rest of the flight
+        segment(&mut s, &mut sum, Direction::ToClient, &srv, ms(31));
+        let mut cli = ch.clone();
+        cli.extend_from_slice(&CCS);
+        segment(&mut s, &mut sum, Direction::ToServer, &cli, ms(45));
+        assert_eq!(sum.app_rtt.server_reply_ns, Some(30_000_000));
+        assert_eq!(sum.app_rtt.client_reply_ns, Some(14_000_000));
+        assert_eq!(sum.app_rtt.samples, 2);
+    }
+
+    #[test]
+    fn client_records_sent_without_waiting_are_not_replies() {
+        // In the hello's own segment (a CCS right after the ClientHello,
+        // RFC 8446 §D.4's other place for it).
+        let (mut s, mut sum, ch, sh) = chrome_then_server(&CCS);
+        segment(&mut s, &mut sum, Direction::ToServer, &ch, ms(0));
+        segment(&mut s, &mut sum, Direction::ToClient, &sh, ms(30));
+        let mut cli = ch.clone();
+        cli.extend_from_slice(&[23; 40]);
+        segment(&mut s, &mut sum, Direction::ToServer, &cli, ms(45));
+        assert_eq!(sum.app_rtt.client_reply_ns, None);
+        // In a later segment, but before any server byte (early data).
+        let (mut s, mut sum, ch, sh) = chrome_then_server(&[]);
+        segment(&mut s, &mut sum, Direction::ToServer, &ch, ms(0));
+        let mut cli = ch.clone();
+        cli.extend_from_slice(&[23; 40]);
+        segment(&mut s, &mut sum, Direction::ToServer, &cli, ms(1));
+        segment(&mut s, &mut sum, Direction::ToClient, &sh, ms(30));
+        assert_eq!(sum.app_rtt.client_reply_ns, None);
+        assert_eq!(sum.app_rtt.server_reply_ns, Some(30_000_000));
+    }
+
     #[test]
     fn sni_literals() {
         assert!(is_ip_literal(b"192.0.2.1"));

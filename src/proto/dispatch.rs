@@ -254,8 +254,22 @@ impl AppState {
         if payload_len == 0 {
             return;
         }
-        if let Engaged::Ssh(s) = &mut self.engaged {
-            s.on_packet(dir, payload_len, ts, &mut self.summary);
+        let tls = match &mut self.engaged {
+            Engaged::Ssh(s) => {
+                s.on_packet(dir, payload_len, ts, &mut self.summary);
+                None
+            }
+            Engaged::Tls(s) => Some(s),
+            Engaged::Http(s) => s.inner_tls(),
+            Engaged::Socks(s) => s.inner_tls(),
+            Engaged::Nx(s) => s.inner_tls(),
+            Engaged::Rdp(s) => s.inner_tls(),
+            Engaged::Vnc(s) => s.inner_tls(),
+            _ => None,
+        };
+        // TLS times the end of the server's flight from these (`app_rtt`).
+        if let Some(t) = tls {
+            t.on_packet(dir, ts);
         }
     }
 

@@ -99,6 +99,12 @@ impl HttpStream {
         HttpStream::default()
     }
 
+    /// The TLS this CONNECT tunnel carries, once it started (the dispatcher
+    /// forwards per-packet timing to it, for `app_rtt`).
+    pub fn inner_tls(&mut self) -> Option<&mut TlsStream> {
+        self.inner.as_mut()
+    }
+
     /// Feed the whole contiguous prefix of `dir`.
     pub fn on_stream(
         &mut self,

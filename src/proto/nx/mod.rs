@@ -51,6 +51,12 @@ impl NxStream {
         NxStream::default()
     }
 
+    /// The TLS this NX connection carries, once it started (the dispatcher
+    /// forwards per-packet timing to it, for `app_rtt`).
+    pub fn inner_tls(&mut self) -> Option<&mut TlsStream> {
+        self.inner.as_mut()
+    }
+
     /// Feed the whole contiguous prefix of `dir`; `other` is the other
     /// direction's (TLS starts only once both banners are known).
     pub fn on_stream(

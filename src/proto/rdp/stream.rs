@@ -90,6 +90,15 @@ impl RdpStream {
         }
     }
 
+    /// The TLS this RDP connection (enhanced security) carries, once it started (the dispatcher
+    /// forwards per-packet timing to it, for `app_rtt`).
+    pub fn inner_tls(&mut self) -> Option<&mut TlsStream> {
+        match &mut self.phase {
+            Phase::Tls(t) => Some(t),
+            _ => None,
+        }
+    }
+
     /// Feed the whole contiguous prefix of `dir`.
     pub fn on_stream(
         &mut self,

@@ -112,6 +112,12 @@ impl SocksStream {
         SocksStream::default()
     }
 
+    /// The TLS this SOCKS tunnel carries, once it started (the dispatcher
+    /// forwards per-packet timing to it, for `app_rtt`).
+    pub fn inner_tls(&mut self) -> Option<&mut TlsStream> {
+        self.inner.as_mut()
+    }
+
     /// Feed the whole contiguous prefix of `dir`; `other` is the other
     /// direction's (the negotiation needs both).
     pub fn on_stream(

@@ -5,6 +5,8 @@
 //!   and pure parse functions over a stream prefix.
 //! - [`hassh`]: HASSH / HASSH-server strings and MD5 hashes.
 //! - [`record`]: the owned, capped [`SshSideRecord`] a flow keeps.
+//! - [`kex`]: the clear-text key-exchange messages after KEXINIT and the
+//!   strict request/reply pairs among them (`app_rtt`).
 //!
 //! Contract with the flow: parse a direction's prefix each time it grows
 //! ([`SshSideRecord::from_stream`] with the role of that direction's
@@ -17,6 +19,7 @@
 //! - `Malformed`/`Unsupported`: stop inspecting the direction; count it.
 
 pub mod hassh;
+pub mod kex;
 pub mod parser;
 pub mod record;
 pub mod stream;

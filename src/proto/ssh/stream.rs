@@ -9,6 +9,7 @@
 use serde::Serialize;
 
 use super::hassh::Role;
+use super::kex::{KexPairs, KexWalk};
 use super::parser::{Anomalies, SshError};
 use super::record::SshSideRecord;
 use crate::capture::Timestamp;
@@ -192,7 +193,11 @@ pub fn probe(_cx: &FlowCx, dir: Direction, bytes: &[u8]) -> Probe {
 /// One flow's SSH parse state.
 #[derive(Debug, Default)]
 pub struct SshStream {
+    /// KEXINIT seen (or never coming), per direction: the record is final.
     final_side: [bool; 2],
+    /// Each direction's clear-text packets up to NEWKEYS (`app_rtt`).
+    kex: [KexWalk; 2],
+    pairs: KexPairs,
 }
 
 impl SshStream {
@@ -200,8 +205,61 @@ impl SshStream {
         SshStream::default()
     }
 
-    /// Feed the whole contiguous prefix of `dir`.
+    /// Feed the whole contiguous prefix of `dir`. The direction is done
+    /// once its record is final (KEXINIT) and its clear-text key exchange
+    /// has been read to NEWKEYS.
     pub fn on_stream(
+        &mut self,
+        dir: Direction,
+        prefix: &[u8],
+        ts: Timestamp,
+        summary: &mut AppSummary,
+    ) -> Progress {
+        let d = dir.index();
+        let record_done = self.final_side.get(d).copied().unwrap_or(true)
+            || self.side_record(dir, prefix, ts, summary) == Progress::Done;
+        let kex_done = self.walk_kex(dir, prefix, ts, summary);
+        if record_done && kex_done {
+            Progress::Done
+        } else {
+            Progress::NeedMore
+        }
+    }
+
+    /// Read the key-exchange messages the segment at `ts` completed and
+    /// pair them (see [`super::kex`]). True when the walk is over.
+    fn walk_kex(
+        &mut self,
+        dir: Direction,
+        prefix: &[u8],
+        ts: Timestamp,
+        summary: &mut AppSummary,
+    ) -> bool {
+        let Some(walk) = self.kex.get_mut(dir.index()) else {
+            return true;
+        };
+        if walk.is_done() {
+            return true;
+        }
+        if !walk.is_started() {
+            match super::parser::parse_banner(prefix) {
+                Ok(b) if b.is_ssh2() => walk.start_at(b.end()),
+                Ok(_) => walk.stop(),
+                Err(SshError::Incomplete { .. }) => return false,
+                Err(_) => walk.stop(),
+            }
+        }
+        let pairs = &mut self.pairs;
+        let rtt = &mut summary.app_rtt;
+        // A malformed packet after KEXINIT only ends the walk: the record
+        // reports what was malformed before it.
+        let _ = walk.feed(prefix, ts, |m| pairs.on_message(dir, m, rtt));
+        walk.is_done()
+    }
+
+    /// Build this direction's record from its clear-text start (banner,
+    /// KEXINIT); `Done` once it is final.
+    fn side_record(
         &mut self,
         dir: Direction,
         prefix: &[u8],
@@ -245,6 +303,9 @@ impl SshStream {
                     Some(&e.to_string()),
                     ts,
                 );
+                if let Some(w) = self.kex.get_mut(dir.index()) {
+                    w.stop();
+                }
                 Progress::Done
             }
         }

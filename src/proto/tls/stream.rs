@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::ja3::{ja3_hash, ja3_string, ja3s_string};
 use super::ja4::{ja4, Transport};
 use super::parser::{ClientHello, ServerHello, TlsError};
-use super::types::{ContentType, HandshakeType, ProtocolVersion};
+use super::types::{ContentType, ExtensionType, HandshakeType, ProtocolVersion};
 use crate::capture::Timestamp;
 use crate::flow::Direction;
 use crate::proto::app::{wire_text, AppSummary, FlowCx, Probe, Progress};
@@ -193,10 +193,36 @@ pub struct TlsStream {
     server_hellos: usize,
     /// Reassembly buffer for hellos split over several records.
     scratch: Vec<u8>,
-    /// When the ClientHello was complete (for the app-layer round trip).
+    /// When the last ClientHello not answered yet was complete (the
+    /// server's reply time, `app_rtt`).
     client_hello_at: Option<Timestamp>,
+    /// When the first server segment with payload after that hello
+    /// arrived (from `on_packet`, or from the stream for TLS inside
+    /// another protocol).
+    server_reply_at: Option<Timestamp>,
+    /// The client's last hello, waiting for the client's next record (the
+    /// client's reply time, `app_rtt`).
+    awaiting: Option<AwaitingClient>,
+    /// Server segments with payload seen by [`TlsStream::on_packet`], and
+    /// the time of the last one.
+    server_packets: u32,
+    last_server_at: Option<Timestamp>,
     server_walk: ServerWalk,
     last_ts: Timestamp,
+}
+
+/// A ClientHello whose next client record will be the client's reply to
+/// the server's flight (or to a HelloRetryRequest).
+#[derive(Debug, Clone, Copy)]
+struct AwaitingClient {
+    /// Stream offset where the hello's records end.
+    end: usize,
+    /// `server_packets` when the hello was complete: the reply must come
+    /// after server bytes that came after the hello.
+    server_packets: u32,
+    /// The hello offered 0-RTT (RFC 8446 §4.2.10): the client may send
+    /// early data without waiting for the server.
+    early_data: bool,
 }
 
 impl TlsStream {
@@ -239,7 +265,46 @@ impl TlsStream {
         progress
     }
 
+    /// Every packet of the flow with a payload (the dispatcher calls it
+    /// after `on_stream`, also for TLS inside RDP, VNC, HTTP CONNECT, SOCKS
+    /// and NX): the server's segments, for the time its flight ended. A
+    /// TlsStream never told measures no client reply.
+    pub fn on_packet(&mut self, dir: Direction, ts: Timestamp) {
+        if dir == Direction::ToClient {
+            self.server_packets = self.server_packets.saturating_add(1);
+            self.last_server_at = Some(ts);
+            // The server's reply may start with a segment that came ahead
+            // of a lost or reordered one (its stream grows later).
+            if self.client_hello_at.is_some() && self.server_reply_at.is_none() {
+                self.server_reply_at = Some(ts);
+            }
+        }
+    }
+
+    /// The client's stream grew at `ts` past the end of its last hello:
+    /// the first segment of its next record. A strict reply when server
+    /// bytes came between (the first flight's end, or a HelloRetryRequest)
+    /// and no early data was offered: the ClientKeyExchange, Certificate or
+    /// Finished that follows a hello needs the server's whole flight (RFC
+    /// 5246 §7.3, RFC 8446 §4.4.4), and a second ClientHello the
+    /// HelloRetryRequest (RFC 8446 §4.1.4). The request time is the last
+    /// server segment before it.
+    fn client_reply(&mut self, prefix_len: usize, ts: Timestamp, summary: &mut AppSummary) {
+        let Some(a) = self.awaiting else { return };
+        if prefix_len <= a.end {
+            return;
+        }
+        self.awaiting = None;
+        if a.early_data || self.server_packets <= a.server_packets {
+            return;
+        }
+        if let Some(at) = self.last_server_at {
+            summary.app_rtt.record(Direction::ToServer, at, ts);
+        }
+    }
+
     fn client(&mut self, prefix: &[u8], ts: Timestamp, summary: &mut AppSummary) -> Progress {
+        self.client_reply(prefix.len(), ts, summary);
         loop {
             let from = prefix.get(self.next_client..).unwrap_or(&[]);
             let Some(skipped) = skip_records(from, &[CHANGE_CIPHER_SPEC]) else {
@@ -256,6 +321,7 @@ impl TlsStream {
                     .and_then(|hs| ClientHello::parse(hs.body));
             let outcome = match parsed {
                 Ok(ch) => {
+                    let early_data = ch.extensions().get(ExtensionType::EARLY_DATA).is_some();
                     if ch.sni().is_some_and(is_ip_literal) {
                         summary.anomalies.push(
                             LAYER,
@@ -267,19 +333,28 @@ impl TlsStream {
                     }
                     let tls = summary.tls.get_or_insert_with(TlsRecord::default);
                     tls.add_client_hello(&ch, Transport::Tcp);
-                    Ok(())
+                    Ok(early_data)
                 }
                 Err(e) => Err(e),
             };
             self.scratch = scratch;
             match outcome {
-                Ok(()) => {
+                Ok(early_data) => {
                     self.hellos += 1;
-                    if self.client_hello_at.is_none() {
-                        self.client_hello_at = Some(ts);
-                    }
+                    self.client_hello_at = Some(ts);
+                    self.server_reply_at = None;
                     match end_of_first_message(stream) {
-                        Some(end) if self.hellos < MAX_HELLOS => self.next_client = at + end,
+                        Some(end) if self.hellos < MAX_HELLOS => {
+                            self.next_client = at + end;
+                            // Bytes after the hello in the same segment
+                            // were sent without waiting: no reply.
+                            self.awaiting =
+                                (prefix.len() <= self.next_client).then_some(AwaitingClient {
+                                    end: self.next_client,
+                                    server_packets: self.server_packets,
+                                    early_data,
+                                });
+                        }
                         _ => return Progress::Done,
                     }
                 }
@@ -310,6 +385,9 @@ impl TlsStream {
     fn server(&mut self, prefix: &[u8], ts: Timestamp, summary: &mut AppSummary) -> Progress {
         let stream = prefix.get(self.base[1]..).unwrap_or(&[]);
         self.last_ts = ts;
+        if self.client_hello_at.is_some() && self.server_reply_at.is_none() {
+            self.server_reply_at = Some(ts);
+        }
         let w = &mut self.server_walk;
         if let Err(e) = w.gather(stream) {
             if !w.seen_hello {
@@ -355,6 +433,12 @@ impl TlsStream {
                         let tls = summary.tls.get_or_insert_with(TlsRecord::default);
                         tls.add_server_hello(&sh);
                         self.server_hellos += 1;
+                        server_replied(
+                            &mut self.client_hello_at,
+                            &mut self.server_reply_at,
+                            ts,
+                            summary,
+                        );
                         w.skip_ccs = true;
                         // The ChangeCipherSpec that follows may already
                         // have ended the walk: resume after it (below).
@@ -364,9 +448,12 @@ impl TlsStream {
                         let tls = summary.tls.get_or_insert_with(TlsRecord::default);
                         tls.add_server_hello(&sh);
                         w.seen_hello = true;
-                        if let Some(at) = self.client_hello_at {
-                            summary.app_rtt.record(Direction::ToClient, at, ts);
-                        }
+                        server_replied(
+                            &mut self.client_hello_at,
+                            &mut self.server_reply_at,
+                            ts,
+                            summary,
+                        );
                         // TLS 1.3 encrypts everything after the ServerHello
                         // (RFC 8446 §2).
                         if sh.supported_version() == Some(ProtocolVersion::TLS_1_3) {
@@ -438,6 +525,22 @@ impl TlsStream {
     /// Capture time of the last server bytes fed.
     pub fn last_ts(&self) -> Timestamp {
         self.last_ts
+    }
+}
+
+/// A ServerHello or HelloRetryRequest answered the last ClientHello
+/// (`hello_at`): the server's reply time, from that hello's last segment to
+/// the first server segment after it (`reply_at`; RFC 8446 §4.1.3: the
+/// ServerHello answers the hello). Both are consumed.
+fn server_replied(
+    hello_at: &mut Option<Timestamp>,
+    reply_at: &mut Option<Timestamp>,
+    ts: Timestamp,
+    summary: &mut AppSummary,
+) {
+    if let Some(at) = hello_at.take() {
+        let reply = reply_at.take().unwrap_or(ts);
+        summary.app_rtt.record(Direction::ToClient, at, reply);
     }
 }
 
@@ -617,6 +720,67 @@ mod tests {
             probe(&cx, Direction::ToClient, b"SSH-2.0-x\r\n"),
             Probe::NoMatch
         );
+    }
+
+    use crate::testutil::hex;
+
+    fn ms(n: i64) -> Timestamp {
+        Timestamp(n * 1_000_000)
+    }
+
+    /// Chrome's ClientHello, the server's TLS 1.3 ServerHello (real bytes,
+    /// see `samples`), and a client ChangeCipherSpec after them.
+    fn chrome_then_server(ch_extra: &[u8]) -> (TlsStream, AppSummary, Vec<u8>, Vec<u8>) {
+        let mut ch = hex(super::super::samples::CHROME_CLIENT_HELLO);
+        ch.extend_from_slice(ch_extra);
+        let sh = hex(super::super::samples::TLS13_SERVER_HELLO);
+        (TlsStream::new(), AppSummary::default(), ch, sh)
+    }
+
+    /// The dispatcher's order: `on_stream` then `on_packet`, per segment.
+    fn segment(s: &mut TlsStream, sum: &mut AppSummary, dir: Direction, p: &[u8], t: Timestamp) {
+        s.on_stream(dir, p, t, sum);
+        s.on_packet(dir, t);
+    }
+
+    const CCS: [u8; 6] = [20, 3, 3, 0, 1, 1];
+
+    #[test]
+    fn client_reply_runs_from_the_last_server_segment() {
+        let (mut s, mut sum, ch, sh) = chrome_then_server(&[]);
+        segment(&mut s, &mut sum, Direction::ToServer, &ch, ms(0));
+        let mut srv = sh.clone();
+        segment(&mut s, &mut sum, Direction::ToClient, &srv, ms(30));
+        srv.extend_from_slice(&[23; 100]); // the encrypted rest of the flight
+        segment(&mut s, &mut sum, Direction::ToClient, &srv, ms(31));
+        let mut cli = ch.clone();
+        cli.extend_from_slice(&CCS);
+        segment(&mut s, &mut sum, Direction::ToServer, &cli, ms(45));
+        assert_eq!(sum.app_rtt.server_reply_ns, Some(30_000_000));
+        assert_eq!(sum.app_rtt.client_reply_ns, Some(14_000_000));
+        assert_eq!(sum.app_rtt.samples, 2);
+    }
+
+    #[test]
+    fn client_records_sent_without_waiting_are_not_replies() {
+        // In the hello's own segment (a CCS right after the ClientHello,
+        // RFC 8446 §D.4's other place for it).
+        let (mut s, mut sum, ch, sh) = chrome_then_server(&CCS);
+        segment(&mut s, &mut sum, Direction::ToServer, &ch, ms(0));
+        segment(&mut s, &mut sum, Direction::ToClient, &sh, ms(30));
+        let mut cli = ch.clone();
+        cli.extend_from_slice(&[23; 40]);
+        segment(&mut s, &mut sum, Direction::ToServer, &cli, ms(45));
+        assert_eq!(sum.app_rtt.client_reply_ns, None);
+        // In a later segment, but before any server byte (early data).
+        let (mut s, mut sum, ch, sh) = chrome_then_server(&[]);
+        segment(&mut s, &mut sum, Direction::ToServer, &ch, ms(0));
+        let mut cli = ch.clone();
+        cli.extend_from_slice(&[23; 40]);
+        segment(&mut s, &mut sum, Direction::ToServer, &cli, ms(1));
+        segment(&mut s, &mut sum, Direction::ToClient, &sh, ms(30));
+        assert_eq!(sum.app_rtt.client_reply_ns, None);
+        assert_eq!(sum.app_rtt.server_reply_ns, Some(30_000_000));
     }
 
     #[test]

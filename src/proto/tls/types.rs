@@ -55,6 +55,8 @@ impl ExtensionType {
     pub const SIGNATURE_ALGORITHMS: Self = Self(13);
     /// RFC 7301 §3.1.
     pub const ALPN: Self = Self(16);
+    /// RFC 8446 §4.2.10.
+    pub const EARLY_DATA: Self = Self(42);
     /// RFC 8446 §4.2.1.
     pub const SUPPORTED_VERSIONS: Self = Self(43);
     /// RFC 9001 §8.2.

@@ -112,6 +112,15 @@ impl VncStream {
         }
     }
 
+    /// The TLS this VNC connection (VeNCrypt, or TLS security) carries, once it started (the dispatcher
+    /// forwards per-packet timing to it, for `app_rtt`).
+    pub fn inner_tls(&mut self) -> Option<&mut TlsStream> {
+        match &mut self.step {
+            Step::Tls(t) => Some(t),
+            _ => None,
+        }
+    }
+
     /// Feed the whole contiguous prefix of `dir`.
     pub fn on_stream(
         &mut self,

@@ -254,6 +254,12 @@ pub fn latency_geography_mismatch(
 /// sensor and the person is beyond it.
 pub fn relayed_session(s: &SessionFacts, p: &Policy) -> Option<Finding> {
     let rule = &p.rules.relayed_session;
+    // A client on the site's side is the person itself: its replies take
+    // its own computing time, and no relay stands between it and the
+    // sensor.
+    if s.outbound {
+        return None;
+    }
     let tcp = ms(s.tcp_rtt_client_ns?);
     let app = ms(s.app_rtt_client_ns?);
     let gap = app - tcp;

@@ -238,8 +238,9 @@ fn relayed_sessions_need_both_the_ratio_and_the_gap() {
     s.app_rtt_samples = 3;
     let v = d.on_session(&s);
     assert_eq!(rules(&v), ["relayed_session"]);
-    // A LAN session whose endpoint computes 30 ms: ratio yes, gap no.
-    s.app_rtt_client_ns = Some(30_000_000);
+    // A LAN session whose endpoint computes 47 ms (the corpus's
+    // gre-sample.pcap SSH client): ratio yes, gap no.
+    s.app_rtt_client_ns = Some(47_000_000);
     assert!(d.on_session(&s).findings.is_empty());
     // A far direct client: 150 ms both ways.
     s.tcp_rtt_client_ns = Some(150_000_000);
@@ -248,6 +249,11 @@ fn relayed_sessions_need_both_the_ratio_and_the_gap() {
     // Seconds: an endpoint waiting, not a path.
     s.tcp_rtt_client_ns = Some(1_000_000);
     s.app_rtt_client_ns = Some(3_300_000_000);
+    assert!(d.on_session(&s).findings.is_empty());
+    // A site-side client is the person: its reply time is its own.
+    s.app_rtt_client_ns = Some(150_000_000);
+    s.inbound = false;
+    s.outbound = true;
     assert!(d.on_session(&s).findings.is_empty());
 }
 

@@ -51,8 +51,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -q
     apt-get install -y -q "${missing[@]}"
 fi
-tcpreplay --version 2>&1 | head -1
-tcpdump --version 2>&1 | head -1
+tcpreplay --version 2>&1 | sed -n 1p # sed reads all: no SIGPIPE under pipefail
+tcpdump --version 2>&1 | sed -n 1p
 
 section "build"
 cargo build --release --quiet --features live

@@ -146,6 +146,13 @@ pub fn run(path: &Path, output: Option<&Path>) -> u8 {
         inner: sink,
         metrics: metrics.clone(),
     };
+    if let Some(r) = &router {
+        // A weak reference: the router is unwrapped for its shutdown below.
+        let weak = Arc::downgrade(r);
+        metrics.set_output_stats(Box::new(move || {
+            weak.upgrade().map(|r| r.stats()).unwrap_or_default()
+        }));
+    }
 
     let (reconf_tx, reconf_rx) = bounded::<Reconfigure>(4);
     let done = Arc::new(AtomicBool::new(false));
@@ -204,6 +211,8 @@ pub fn run(path: &Path, output: Option<&Path>) -> u8 {
     // Every event is with the sinks now; give them the rest of the
     // shutdown budget to deliver (what they cannot goes to their spool).
     drop(sink);
+    // No scrape holds the router once this returns.
+    metrics.clear_output_stats();
     if let Some(router) = router.and_then(|r| Arc::try_unwrap(r).ok()) {
         let report = router.shutdown(config.service.shutdown_timeout);
         log(&format!("outputs: {report:?}"));

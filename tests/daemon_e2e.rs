@@ -81,9 +81,9 @@ mod live {
             .find(|p| p.exists())
     }
 
-    fn config(iface: &str, sensor: &str, nets: &[&str]) -> String {
+    fn config(iface: &str, sensor: &str, nets: &[&str], policy: &str) -> String {
         let nets: Vec<String> = nets.iter().map(|n| format!("{n:?}")).collect();
-        format!(
+        let mut text = format!(
             r#"[sensor]
 name = "{sensor}"
 [capture]
@@ -104,7 +104,14 @@ shutdown_timeout = {}
 "#,
             nets.join(", "),
             STOP_BOUND.as_secs()
-        )
+        );
+        text.push_str(policy);
+        text
+    }
+
+    /// The policy after the reload: the client is an identity's laptop.
+    fn policy_after() -> String {
+        format!("[[policy.identities]]\nname = \"e2e-ops\"\nlaptop_addresses = [\"{CLIENT}\"]\n")
     }
 
     /// Wait for a datagram on the notify socket containing `want`.
@@ -294,7 +301,7 @@ shutdown_timeout = {}
 
         // The service, with its sd_notify socket bound by the test.
         let conf = dir.join("gatewatch.toml");
-        std::fs::write(&conf, config(&v_srv, "e2e-before", &[SERVER])).unwrap();
+        std::fs::write(&conf, config(&v_srv, "e2e-before", &[SERVER], "")).unwrap();
         let notify = UnixDatagram::bind(dir.join("notify.sock")).unwrap();
         notify
             .set_read_timeout(Some(Duration::from_millis(200)))
@@ -354,10 +361,16 @@ shutdown_timeout = {}
         // so that they end under the first configuration.
         std::thread::sleep(Duration::from_secs(3));
 
-        // Reload: the client's network joins the site; the sensor is renamed.
+        // Reload: the client's network joins the site; the sensor is
+        // renamed; the policy names the client as an identity's laptop.
         std::fs::write(
             &conf,
-            config(&v_srv, "e2e-after", &[SERVER, "203.0.113.0/24"]),
+            config(
+                &v_srv,
+                "e2e-after",
+                &[SERVER, "203.0.113.0/24"],
+                &policy_after(),
+            ),
         )
         .unwrap();
         run("kill", &["-HUP", &gw_pid.to_string()]).unwrap();
@@ -433,6 +446,23 @@ shutdown_timeout = {}
             (inbound, internal),
             (SESSIONS_BEFORE, SESSIONS_AFTER),
             "the reload's site networks apply to the later sessions\n{text}"
+        );
+        // The reloaded policy ties the later sessions to the identity.
+        let identities: Vec<Option<&str>> = sessions
+            .iter()
+            .map(|s| s["identity"]["name"].as_str())
+            .collect();
+        let expected: Vec<Option<&str>> = (0..total)
+            .map(|i| (i >= SESSIONS_BEFORE).then_some("e2e-ops"))
+            .collect();
+        assert_eq!(
+            identities, expected,
+            "the reloaded policy applies to the later sessions\n{text}"
+        );
+        assert!(
+            log().contains("reload: detection policy applied (1 identities)"),
+            "{}",
+            log()
         );
         // Periodic stats carry the sensor name, old then new.
         let names: Vec<&str> = of("stats")

@@ -70,7 +70,10 @@ pub fn run(path: &Path, output: Option<&Path>) -> u8 {
             None => String::new(),
         }
     ));
-    let detect = crate::detect::DetectConfig::new(policy, None);
+    let metrics = Metrics::new();
+    let mut detect = crate::detect::DetectConfig::new(policy, None);
+    let alerts = metrics.alerts.clone();
+    detect.on_alert = Some(Arc::new(move |rule: &str| alerts.inc(&[rule])));
     let catalogue = match &config.catalogue {
         Some(file) => match crate::catalogue::Catalogue::with_site_entries(file) {
             Ok(c) => Arc::new(c),
@@ -119,7 +122,6 @@ pub fn run(path: &Path, output: Option<&Path>) -> u8 {
         return EXIT_USAGE;
     }
 
-    let metrics = Metrics::new();
     let metrics_server = if config.metrics.enabled {
         match metrics::serve(config.metrics.listen, metrics.clone(), stop.clone()) {
             Ok((addr, handle)) => {

@@ -80,7 +80,8 @@ pub struct SessionFacts {
     pub inbound: bool,
     /// The initiator is inside the site and the responder outside.
     pub outbound: bool,
-    /// The site-side end (the laptop or the server).
+    /// The site-side end: the server of an inbound session, the client of
+    /// an outbound or internal one.
     pub internal_ip: Option<IpAddr>,
     /// The far end, when one end is outside the site.
     pub remote_ip: Option<IpAddr>,
@@ -123,12 +124,12 @@ impl SessionFacts {
         let dst_in = site.contains(ep.dst_ip);
         let inbound = !src_in && dst_in;
         let outbound = src_in && !dst_in;
-        let internal_ip = if dst_in {
-            Some(ep.dst_ip)
-        } else if src_in {
-            Some(ep.src_ip)
-        } else {
-            None
+        // The site-side end: the server of an inbound session, the client
+        // of an outbound or internal one (an issued laptop is a client).
+        let internal_ip = match (src_in, dst_in) {
+            (false, true) => Some(ep.dst_ip),
+            (true, _) => Some(ep.src_ip),
+            (false, false) => None,
         };
         let tcp = flow.tcp.as_ref();
         let syn = tcp.and_then(|t| t.syn.as_ref());

@@ -42,10 +42,26 @@ const SAVE_INTERVAL_S: u64 = 60;
 /// What detection is given for a run: the policy (swapped on reload) and
 /// the sensor location given on the command line, which wins over the
 /// policy's.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DetectConfig {
     pub policy: PolicyHandle,
     pub sensor_location: Option<Location>,
+    /// Told the leading rule of every alert written (the service's
+    /// `gatewatch_alerts_total{rule}` metric).
+    pub on_alert: Option<AlertHook>,
+}
+
+/// A callback for each alert, with its leading rule's id.
+pub type AlertHook = Arc<dyn Fn(&str) + Send + Sync>;
+
+impl std::fmt::Debug for DetectConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DetectConfig")
+            .field("policy", &self.current().source)
+            .field("sensor_location", &self.sensor_location)
+            .field("on_alert", &self.on_alert.is_some())
+            .finish()
+    }
 }
 
 impl DetectConfig {
@@ -53,6 +69,7 @@ impl DetectConfig {
         DetectConfig {
             policy: Arc::new(std::sync::RwLock::new(Arc::new(policy))),
             sensor_location,
+            on_alert: None,
         }
     }
 
@@ -262,10 +279,12 @@ impl Detector {
             return None;
         }
         self.stats.alerts += 1;
-        if let Some(slot) =
-            rule_slot(v.findings.first()?.rule).and_then(|i| self.stats.alerts_by_rule.get_mut(i))
-        {
+        let lead = v.findings.first()?.rule;
+        if let Some(slot) = rule_slot(lead).and_then(|i| self.stats.alerts_by_rule.get_mut(i)) {
             *slot += 1;
+        }
+        if let Some(hook) = &self.config.on_alert {
+            hook(lead.as_str());
         }
         let worst = v.findings.iter().map(|f| f.severity).max()?;
         Some(AlertDecision {

@@ -241,7 +241,8 @@ fn relayed_sessions_need_both_the_ratio_and_the_gap() {
     // A LAN session whose endpoint computes 47 ms (the corpus's
     // gre-sample.pcap SSH client): ratio yes, gap no.
     s.app_rtt_client_ns = Some(47_000_000);
-    assert!(d.on_session(&s).findings.is_empty());
+    let v = d.on_session(&s);
+    assert!(v.findings.is_empty(), "{:?}", v.findings);
     // A far direct client: 150 ms both ways.
     s.tcp_rtt_client_ns = Some(150_000_000);
     s.app_rtt_client_ns = Some(152_000_000);

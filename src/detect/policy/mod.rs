@@ -1216,7 +1216,7 @@ impl<'a> Validator<'a> {
                 rl.min_gap_ms.as_ref(),
                 "rules.relayed_session.min_gap_ms",
                 1.0..=60_000.0,
-                40.0,
+                60.0,
             ),
             max_app_rtt_ms: self.float(
                 rl.max_app_rtt_ms.as_ref(),

@@ -34,17 +34,30 @@ struct Expected {
     sensor_location: Option<String>,
     #[serde(default)]
     capture: Option<String>,
+    /// When given: the exact set of rules in the sessions' findings (alerted
+    /// or not; e.g. supporting evidence below the alert score).
+    #[serde(default)]
+    findings: Option<Vec<String>>,
 }
 
-/// The rules named in the alerts' findings of a run's output.
-fn fired_rules(out: &str) -> BTreeSet<String> {
+/// The scenarios' site: the company network of the demo GeoIP data
+/// (203.0.113.64/26, Milan), where their servers are.
+const SCENARIO_SITE: &str = "203.0.113.64/26";
+
+/// The rules named in the findings of a run's `alert` events (or of its
+/// `session` events).
+fn fired_rules(out: &str, event_type: &str) -> BTreeSet<String> {
     let mut fired = BTreeSet::new();
     for line in out.lines() {
         let v: serde_json::Value = serde_json::from_str(line).expect("JSON line");
-        if v["event_type"] != "alert" {
+        if v["event_type"] != event_type {
             continue;
         }
-        for f in v["alert"]["findings"].as_array().expect("findings") {
+        let findings = match event_type {
+            "alert" => &v["alert"]["findings"],
+            _ => &v["findings"],
+        };
+        for f in findings.as_array().into_iter().flatten() {
             fired.insert(f["rule"].as_str().expect("rule").to_string());
         }
     }
@@ -53,7 +66,8 @@ fn fired_rules(out: &str) -> BTreeSet<String> {
 
 fn analyze(capture: &Path, policy: Option<&Path>, location: Option<&str>) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatewatch"));
-    cmd.arg("analyze").arg("--workers").arg("1").arg(capture);
+    cmd.args(["analyze", "--workers", "1", "--site-net", SCENARIO_SITE])
+        .arg(capture);
     if let Some(p) = policy {
         cmd.arg("--config").arg(p);
     }
@@ -100,8 +114,16 @@ fn scenarios() {
         for line in out.lines() {
             validate_event_line(line).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
-        let fired = fired_rules(&out);
+        let fired = fired_rules(&out, "alert");
         let expected: BTreeSet<String> = exp.alerts.iter().cloned().collect();
+        if let Some(want) = &exp.findings {
+            let found = fired_rules(&out, "session");
+            let want: BTreeSet<String> = want.iter().cloned().collect();
+            if found != want {
+                eprintln!("{name}: session findings {found:?}, expected {want:?}");
+                wrong.push(format!("{name} (findings)"));
+            }
+        }
         let join = |s: &BTreeSet<String>| {
             if s.is_empty() {
                 "-".to_string()

@@ -121,8 +121,13 @@ pub fn check_config(path: &Path) -> u8 {
                 .iter()
                 .map(|i| i.name.as_str())
                 .collect();
+            let policy = match service_policy(path, &config) {
+                Ok(p) if p.identities.is_empty() => "policy: no identities".to_string(),
+                Ok(p) => format!("policy: {} identities", p.identities.len()),
+                Err(_) => "policy: invalid".to_string(),
+            };
             println!(
-                "{}: OK (sensor {:?}; capture on {}; {} workers; metrics {})",
+                "{}: OK (sensor {:?}; capture on {}; {} workers; metrics {}; {policy})",
                 path.display(),
                 config.sensor.name,
                 names.join(", "),

@@ -308,6 +308,9 @@ fn analyze(args: AnalyzeArgs) -> u8 {
         Some(iface) => run_live(iface, &args, &config, &mut sink),
         None => pipeline::run_files(&args.files, &config, &mut sink),
     };
+    if let Ok(outcome) = &result {
+        print_alert_summary(outcome);
+    }
     match result {
         Ok(RunOutcome { error: None, .. }) => EXIT_OK,
         Ok(RunOutcome { error: Some(e), .. }) => {
@@ -319,6 +322,27 @@ fn analyze(args: AnalyzeArgs) -> u8 {
             eprintln!("gatewatch: writing events: {e}");
             EXIT_OUTPUT
         }
+    }
+}
+
+/// The alerts of the run, one line each, on standard error (the events on
+/// standard output stay machine-readable).
+fn print_alert_summary(outcome: &RunOutcome) {
+    let Some(d) = &outcome.stats.detect else {
+        return;
+    };
+    eprintln!(
+        "gatewatch: {} sessions, {} alerts ({} more held back by deduplication)",
+        d.sessions, d.alerts, d.suppressed
+    );
+    for line in &d.alert_lines {
+        eprintln!("gatewatch: alert {line}");
+    }
+    if d.alerts as usize > d.alert_lines.len() {
+        eprintln!(
+            "gatewatch: ... {} more alerts in the output",
+            d.alerts as usize - d.alert_lines.len()
+        );
     }
 }
 

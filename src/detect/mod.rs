@@ -101,7 +101,13 @@ pub struct DetectStats {
     pub findings: [u64; 10],
     /// Alerts per primary rule, indexed like `RuleId::ALL`.
     pub alerts_by_rule: [u64; 10],
+    /// One line per alert, for a person reading the terminal (the first
+    /// [`MAX_ALERT_LINES`]); not written to events.
+    pub alert_lines: Vec<String>,
 }
+
+/// Alerts summarised in [`DetectStats::alert_lines`].
+pub const MAX_ALERT_LINES: usize = 20;
 
 /// The alert a session raised.
 #[derive(Debug, Clone, PartialEq)]
@@ -287,9 +293,22 @@ impl Detector {
             hook(lead.as_str());
         }
         let worst = v.findings.iter().map(|f| f.severity).max()?;
+        let severity = worst.max(Severity::of_score(v.score));
+        if self.stats.alert_lines.len() < MAX_ALERT_LINES {
+            let from = s.remote_ip.map_or(String::new(), |ip| format!(" {ip}"));
+            let rules: Vec<&str> = v.findings.iter().map(|f| f.rule.as_str()).collect();
+            self.stats.alert_lines.push(format!(
+                "[{}] {} score {}{from} ({}): {}",
+                severity.as_str(),
+                who,
+                v.score,
+                rules.join(", "),
+                v.findings.first()?.reason
+            ));
+        }
         Some(AlertDecision {
             primary: 0,
-            severity: worst.max(Severity::of_score(v.score)),
+            severity,
             count: primary_count,
         })
     }

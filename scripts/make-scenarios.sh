@@ -77,11 +77,17 @@ S_HOP=10.80.1.1 H_SRV=10.80.1.2    # server <-> hop
 H_FAR=10.80.2.1 C_FAR=10.80.2.2    # hop <-> far client (delayed)
 DELAY_MS=${DELAY_MS:-75}           # each way: 150 ms round trip (Milan-Bengaluru is ~7,300 km: >= 73 ms)
 PASS=Lab-pass-1
+# FreeRDP sends /v:'s argument as the TLS SNI: a name, not a lab address
+# (an IP literal there is an anomaly, and rewriting would not move it).
+# `ip netns exec` mounts /etc/netns/NS/hosts over /etc/hosts.
+RDPHOST=rdp.gatewatch-demo.example
 DISP=:57
 WORK=$(mktemp -d /tmp/gwsc.XXXXXX)
 chmod 755 "$WORK"
 PIDS=()
 MADE_USERS=()
+MADE_DIRS=()
+MADE_ETC_NETNS=; [ -d /etc/netns ] || MADE_ETC_NETNS=1
 log() { printf '%s\n' "$*" >&2; }
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
@@ -92,6 +98,8 @@ cleanup() {
     done
     sleep 2
     for ns in $SRV $LAN $HOP $FAR; do ip netns del $ns 2>/dev/null; done
+    for d in "${MADE_DIRS[@]}"; do rm -rf "$d"; done
+    [ -n "$MADE_ETC_NETNS" ] && rmdir /etc/netns 2>/dev/null
     for u in "${MADE_USERS[@]}"; do userdel -r "$u" 2>/dev/null; done
     rm -rf "$WORK"
 }
@@ -116,6 +124,13 @@ for ns in $SRV $LAN $HOP $FAR; do ip -n $ns link set lo up; done
 ip -n $SRV route add 10.80.2.0/24 via $H_SRV
 ip -n $FAR route add default via $H_FAR
 in_ns $HOP sysctl -qw net.ipv4.ip_forward=1
+hosts() { # NS ADDR: the RDP server's name in that namespace's /etc/hosts
+    [ -e "/etc/netns/$1" ] && { log "/etc/netns/$1 exists: not ours, stopping"; exit 1; }
+    mkdir -p "/etc/netns/$1" && MADE_DIRS+=("/etc/netns/$1")
+    printf '127.0.0.1 localhost\n%s %s\n' "$2" "$RDPHOST" >"/etc/netns/$1/hosts"
+}
+hosts $LAN $S_LAN
+hosts $FAR $H_FAR   # the far client dials the company's name; the relay answers
 
 # The far client's link waits DELAY_MS each way, in both directions.
 gcc -O2 -Wall -o "$WORK/nfq-delay" scripts/nfq-delay.c -lnetfilter_queue || exit 1
@@ -210,11 +225,11 @@ tls_sessions() { # NS ADDR NAME: curl (TLS 1.3) then openssl s_client (TLS 1.2)
 
 # RDP sessions from the near client (each story gets its own real session).
 for n in contractor vpn india travel1 travel2 night1 night2 night3 night4; do
-    cap rdp_alice_$n gwsc-s0 $C_LAN $S_LAN rdp_session $LAN $S_LAN alice
+    cap rdp_alice_$n gwsc-s0 $C_LAN $S_LAN rdp_session $LAN $RDPHOST alice
 done
 for u in alice bob carol; do
-    cap rdp_${u}_farm gwsc-s0 $C_LAN $S_LAN rdp_session $LAN $S_LAN $u
-    cap rdp_${u}_demo gwsc-s0 $C_LAN $S_LAN rdp_session $LAN $S_LAN $u
+    cap rdp_${u}_farm gwsc-s0 $C_LAN $S_LAN rdp_session $LAN $RDPHOST $u
+    cap rdp_${u}_demo gwsc-s0 $C_LAN $S_LAN rdp_session $LAN $RDPHOST $u
 done
 # SSH and VNC from the near client: LAN round trips.
 cap ssh_near gwsc-s0 $C_LAN $S_LAN ssh_session $LAN $S_LAN
@@ -231,7 +246,7 @@ cap tls_anydesk gwsc-s0 $C_LAN $S_LAN tls_sessions $LAN $S_LAN relay-3f2a9c1e.ne
 # routed (the server sees the far client itself).
 cap ssh_relay gwsc-s1 $H_SRV $S_HOP ssh_session $FAR $H_FAR
 cap ssh_far gwsc-s1 $C_FAR $S_HOP ssh_session $FAR $S_HOP
-RDP_SECS=12 cap rdp_relay gwsc-s1 $H_SRV $S_HOP rdp_session $FAR $H_FAR alice
+RDP_SECS=12 cap rdp_relay gwsc-s1 $H_SRV $S_HOP rdp_session $FAR $RDPHOST alice
 
 # ---------------------------------------------------------------- scenarios
 SERVER=203.0.113.70

@@ -301,13 +301,16 @@ scenario benign_lan \
 scenario tunnel "$(place ssh_mss 192.0.2.30 $SERVER "$D 10:00:00")"
 
 # The README's demo: three RDP users behind one VPN exit, one ordinary SSH
-# session from the Turin ISP; for the embedded default policy.
+# session from the Turin ISP; for the embedded default policy and no flags,
+# so the server has a private (site by default) address: a DMZ host behind
+# the gateway's port forwarding.
 mkdir -p "$DEMO"
+DMZ=10.20.0.70
 mergecap -F pcap -w "$DEMO/input.pcap" \
-    "$(place rdp_alice_demo 198.51.100.23 $SERVER "$D 10:00:00" 40)" \
-    "$(place rdp_bob_demo 198.51.100.23 $SERVER "$D 10:12:00" 40)" \
-    "$(place rdp_carol_demo 198.51.100.23 $SERVER "$D 10:31:00" 40)" \
-    "$(place ssh_demo 192.0.2.10 $SERVER "$D 10:45:00")" || exit 1
+    "$(place rdp_alice_demo 198.51.100.23 $DMZ "$D 10:00:00" 40)" \
+    "$(place rdp_bob_demo 198.51.100.23 $DMZ "$D 10:12:00" 40)" \
+    "$(place rdp_carol_demo 198.51.100.23 $DMZ "$D 10:31:00" 40)" \
+    "$(place ssh_demo 192.0.2.10 $DMZ "$D 10:45:00")" || exit 1
 
 ground_truth
 ls -l "$OUT"/*/capture.pcap "$DEMO/input.pcap"

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Makes the detection scenarios of tests/scenarios/ (and the demo capture
 # tests/pcap/demo-detection/input.pcap) from REAL clients: OpenSSH, FreeRDP
-# against xrdp, TigerVNC, curl and openssl s_client. See
+# against xrdp, TigerVNC, curl, openssl s_client, wireguard-go. See
 # tests/scenarios/README.md for the stories and the ground truth.
 #
-# Run as root from anywhere in the crate. Nothing leaves the machine: four
+# Run as root from anywhere in the crate. Nothing leaves the machine: five
 # network namespaces made here (no default route out), removed at the end,
 # like the test users alice, bob and carol when this script created them.
 #
@@ -13,6 +13,7 @@
 #                                        |  (sensor: tcpdump on both server links)
 #   gwsc-far  10.80.2.2 ~~~ 10.80.2.1  gwsc-hop 10.80.1.2
 #             (~~~: 75 ms each way, NFQUEUE, scripts/nfq-delay.c)
+#   gwsc-wgc  10.80.3.2 --- 10.80.3.1  gwsc-hop   (WireGuard 10.81.0.2 -> 10.81.0.1)
 #
 # gwsc-hop is a router (far, direct client) or, for the relayed session, a
 # socat TCP hop listening on 10.80.2.1. Captures are then trimmed (editcap),
@@ -26,9 +27,9 @@ DEMO=${DEMO:-$ROOT/tests/pcap/demo-detection}
 
 pkgs="openssh-server openssh-client xrdp xorgxrdp freerdp2-x11 xvfb tigervnc-standalone-server
 tigervnc-viewer tigervnc-tools socat iptables libnetfilter-queue-dev gcc tcpdump tcpreplay tshark
-ethtool curl openssl"
+ethtool curl openssl wireguard-go wireguard-tools"
 for t in sshd ssh xrdp xfreerdp Xvfb Xtigervnc vncviewer vncpasswd socat iptables gcc tcpdump \
-    tcprewrite editcap mergecap tshark ethtool curl openssl; do
+    tcprewrite editcap mergecap tshark ethtool curl openssl wireguard-go wg; do
     command -v "$t" >/dev/null || { apt-get install -y -q $pkgs >/dev/null || exit 1; break; }
 done
 
@@ -71,10 +72,12 @@ ground_truth() {
 }
 if [ "${1:-}" = --ground-truth ]; then ground_truth; exit 0; fi
 
-SRV=gwsc-srv LAN=gwsc-lan HOP=gwsc-hop FAR=gwsc-far
+SRV=gwsc-srv LAN=gwsc-lan HOP=gwsc-hop FAR=gwsc-far WGC=gwsc-wgc
 S_LAN=10.80.0.1 C_LAN=10.80.0.2    # server <-> near client
 S_HOP=10.80.1.1 H_SRV=10.80.1.2    # server <-> hop
 H_FAR=10.80.2.1 C_FAR=10.80.2.2    # hop <-> far client (delayed)
+H_WG=10.80.3.1 C_WG=10.80.3.2      # hop <-> WireGuard client (the tunnel's outer addresses)
+T_HOP=10.81.0.1 T_CLI=10.81.0.2    # inside the WireGuard tunnel
 DELAY_MS=${DELAY_MS:-75}           # each way: 150 ms round trip (Milan-Bengaluru is ~7,300 km: >= 73 ms)
 PASS=Lab-pass-1
 # FreeRDP sends /v:'s argument as the TLS SNI: a name, not a lab address
@@ -97,7 +100,7 @@ cleanup() {
         for p in $(ps -o pid= -u "$u" 2>/dev/null); do kill "$p" 2>/dev/null; done
     done
     sleep 2
-    for ns in $SRV $LAN $HOP $FAR; do ip netns del $ns 2>/dev/null; done
+    for ns in $SRV $LAN $HOP $FAR $WGC; do ip netns del $ns 2>/dev/null; done
     for d in "${MADE_DIRS[@]}"; do rm -rf "$d"; done
     [ -n "$MADE_ETC_NETNS" ] && rmdir /etc/netns 2>/dev/null
     for u in "${MADE_USERS[@]}"; do userdel -r "$u" 2>/dev/null; done
@@ -108,7 +111,7 @@ bg() { "$@" >>"$WORK/log" 2>&1 & PIDS+=($!); }
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
 # ---------------------------------------------------------------- the lab
-for ns in $SRV $LAN $HOP $FAR; do ip netns del $ns 2>/dev/null; ip netns add $ns || exit 1; done
+for ns in $SRV $LAN $HOP $FAR $WGC; do ip netns del $ns 2>/dev/null; ip netns add $ns || exit 1; done
 link() { # link NS_A IF_A ADDR_A NS_B IF_B ADDR_B
     ip link add "$2" type veth peer name "$5" || exit 1
     ip link set "$2" netns "$1"; ip link set "$5" netns "$4"
@@ -120,8 +123,10 @@ link() { # link NS_A IF_A ADDR_A NS_B IF_B ADDR_B
 link $SRV gwsc-s0 $S_LAN $LAN gwsc-l0 $C_LAN
 link $SRV gwsc-s1 $S_HOP $HOP gwsc-h0 $H_SRV
 link $HOP gwsc-h1 $H_FAR $FAR gwsc-f0 $C_FAR
-for ns in $SRV $LAN $HOP $FAR; do ip -n $ns link set lo up; done
+link $HOP gwsc-h2 $H_WG $WGC gwsc-w0 $C_WG
+for ns in $SRV $LAN $HOP $FAR $WGC; do ip -n $ns link set lo up; done
 ip -n $SRV route add 10.80.2.0/24 via $H_SRV
+ip -n $SRV route add 10.81.0.0/24 via $H_SRV
 ip -n $FAR route add default via $H_FAR
 in_ns $HOP sysctl -qw net.ipv4.ip_forward=1
 hosts() { # NS ADDR: the RDP server's name in that namespace's /etc/hosts
@@ -137,6 +142,25 @@ gcc -O2 -Wall -o "$WORK/nfq-delay" scripts/nfq-delay.c -lnetfilter_queue || exit
 in_ns $FAR iptables -A OUTPUT -o gwsc-f0 -j NFQUEUE --queue-num 7
 in_ns $FAR iptables -A INPUT -i gwsc-f0 -j NFQUEUE --queue-num 7
 bg ip netns exec $FAR "$WORK/nfq-delay" 7 "$DELAY_MS"
+
+# A WireGuard tunnel (wireguard-go, userspace: this kernel has no wireguard
+# module) from gwsc-wgc to the hop, which routes on to the server: the
+# server sees the client's inner address, the MSS of the tunnel's 1420-byte
+# MTU and one router hop.
+umask 077
+wg genkey >"$WORK/wg-hop.key" && wg pubkey <"$WORK/wg-hop.key" >"$WORK/wg-hop.pub"
+wg genkey >"$WORK/wg-cli.key" && wg pubkey <"$WORK/wg-cli.key" >"$WORK/wg-cli.pub"
+umask 022
+bg ip netns exec $HOP wireguard-go -f gwsc-wg0
+bg ip netns exec $WGC wireguard-go -f gwsc-wg1
+sleep 1
+in_ns $HOP wg set gwsc-wg0 private-key "$WORK/wg-hop.key" listen-port 51820 \
+    peer "$(cat "$WORK/wg-cli.pub")" allowed-ips $T_CLI/32 || exit 1
+in_ns $WGC wg set gwsc-wg1 private-key "$WORK/wg-cli.key" \
+    peer "$(cat "$WORK/wg-hop.pub")" allowed-ips 10.81.0.0/24,10.80.1.0/24 endpoint $H_WG:51820 || exit 1
+ip -n $HOP addr add $T_HOP/24 dev gwsc-wg0; ip -n $HOP link set gwsc-wg0 up
+ip -n $WGC addr add $T_CLI/24 dev gwsc-wg1; ip -n $WGC link set gwsc-wg1 up
+ip -n $WGC route add 10.80.1.0/24 dev gwsc-wg1
 
 # ---------------------------------------------------------------- servers
 for u in alice bob carol; do
@@ -231,6 +255,8 @@ for u in alice bob carol; do
     cap rdp_${u}_farm gwsc-s0 $C_LAN $S_LAN rdp_session $LAN $RDPHOST $u
     cap rdp_${u}_demo gwsc-s0 $C_LAN $S_LAN rdp_session $LAN $RDPHOST $u
 done
+# An account no identity names (and the server does not know: the login fails).
+cap rdp_dave gwsc-s0 $C_LAN $S_LAN rdp_session $LAN $RDPHOST dave
 # SSH and VNC from the near client: LAN round trips.
 cap ssh_near gwsc-s0 $C_LAN $S_LAN ssh_session $LAN $S_LAN
 cap ssh_benign gwsc-s0 $C_LAN $S_LAN ssh_session $LAN $S_LAN
@@ -240,6 +266,8 @@ cap ssh_demo gwsc-s0 $C_LAN $S_LAN ssh_session $LAN $S_LAN
 ip -n $LAN route replace 10.80.0.0/24 dev gwsc-l0 advmss 1300
 cap ssh_mss gwsc-s0 $C_LAN $S_LAN ssh_session $LAN $S_LAN
 ip -n $LAN route replace 10.80.0.0/24 dev gwsc-l0
+# Through the WireGuard tunnel (the hop decrypts and routes to the server).
+cap ssh_wireguard gwsc-s1 $T_CLI $S_HOP ssh_session $WGC $S_HOP
 # The issued laptop talks TLS to a remote-desktop relay name.
 cap tls_anydesk gwsc-s0 $C_LAN $S_LAN tls_sessions $LAN $S_LAN relay-3f2a9c1e.net.anydesk.com
 # The far client: through the socat relay (the server sees the relay) and
@@ -299,6 +327,8 @@ scenario benign_lan \
     "$(place ssh_benign 10.10.0.30 10.20.0.5 "$D 10:00:00")" \
     "$(place vnc_benign 10.10.0.30 10.20.0.5 "$D 10:05:00" 60)"
 scenario tunnel "$(place ssh_mss 192.0.2.30 $SERVER "$D 10:00:00")"
+scenario tunnel_wireguard "$(place ssh_wireguard 192.0.2.31 $SERVER "$D 10:00:00")"
+scenario unknown_identity "$(place rdp_dave 192.0.2.11 $SERVER "$D 10:00:00" $RDPN)"
 
 # The README's demo: three RDP users behind one VPN exit, one ordinary SSH
 # session from the Turin ISP; for the embedded default policy and no flags,

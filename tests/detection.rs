@@ -94,6 +94,8 @@ fn scenario_dirs() -> Vec<PathBuf> {
         })
         .unwrap_or_default();
     dirs.sort();
+    // The README's first command: the default policy, no flags.
+    dirs.push(crate_root().join("tests/pcap/demo-detection"));
     dirs
 }
 
@@ -105,10 +107,19 @@ fn scenarios() {
     let mut wrong = Vec::new();
     for dir in &dirs {
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        let name = if name == "demo-detection" {
+            "(README demo)".to_string()
+        } else {
+            name
+        };
         let text = std::fs::read_to_string(dir.join("expected.toml")).unwrap();
         let exp: Expected = toml::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(!exp.story.is_empty());
-        let capture = dir.join(exp.capture.as_deref().unwrap_or("capture.pcap"));
+        let capture = match &exp.capture {
+            Some(c) => dir.join(c),
+            None if dir.join("capture.pcap").exists() => dir.join("capture.pcap"),
+            None => dir.join("input.pcap"),
+        };
         let policy = exp.policy.as_deref().map(|p| dir.join(p));
         let out = analyze(&capture, policy.as_deref(), exp.sensor_location.as_deref());
         for line in out.lines() {
@@ -116,9 +127,14 @@ fn scenarios() {
         }
         let fired = fired_rules(&out, "alert");
         let expected: BTreeSet<String> = exp.alerts.iter().cloned().collect();
+        let mut note = String::new();
         if let Some(want) = &exp.findings {
             let found = fired_rules(&out, "session");
             let want: BTreeSet<String> = want.iter().cloned().collect();
+            note = format!(
+                " (session findings: {})",
+                found.iter().cloned().collect::<Vec<_>>().join(", ")
+            );
             if found != want {
                 eprintln!("{name}: session findings {found:?}, expected {want:?}");
                 wrong.push(format!("{name} (findings)"));
@@ -132,7 +148,7 @@ fn scenarios() {
             }
         };
         table.push(format!(
-            "{:<24} {:<52} {}",
+            "{:<24} {:<52} {}{note}",
             name,
             join(&expected),
             join(&fired)

@@ -106,7 +106,7 @@ impl RuleId {
             RuleId::ImpossibleTravel => (Severity::High, 60),
             RuleId::LatencyGeographyMismatch => (Severity::High, 50),
             RuleId::RelayedSession => (Severity::High, 60),
-            RuleId::TunnelIndicators => (Severity::Low, 20),
+            RuleId::TunnelIndicators => (Severity::Low, 30),
             RuleId::RemoteControlTool => (Severity::High, 60),
             RuleId::OffHours => (Severity::Medium, 40),
             RuleId::UnknownIdentity => (Severity::Medium, 40),

@@ -109,10 +109,15 @@ shutdown_timeout = {}
         text
     }
 
-    /// The policy after the reload: the client is an identity's laptop.
+    /// The policy after the reload: the client is an identity's laptop;
+    /// and a site catalogue names the service on port 2222.
     fn policy_after() -> String {
-        format!("[[policy.identities]]\nname = \"e2e-ops\"\nlaptop_addresses = [\"{CLIENT}\"]\n")
+        format!(
+            "[catalogue]\nfile = \"site-catalogue.toml\"\n\n[[policy.identities]]\nname = \"e2e-ops\"\nlaptop_addresses = [\"{CLIENT}\"]\n"
+        )
     }
+
+    const SITE_CATALOGUE: &str = "[[entry]]\ntool = \"E2E Jump Host\"\ncategory = \"remote-shell\"\nsource = \"https://gatewatch.invalid/tests/daemon_e2e\"\nports = [\"tcp/2222\"]\n";
 
     /// Wait for a datagram on the notify socket containing `want`.
     fn wait_notify(sock: &UnixDatagram, want: &str, within: Duration) -> Result<String, String> {
@@ -362,7 +367,9 @@ shutdown_timeout = {}
         std::thread::sleep(Duration::from_secs(3));
 
         // Reload: the client's network joins the site; the sensor is
-        // renamed; the policy names the client as an identity's laptop.
+        // renamed; the policy names the client as an identity's laptop; a
+        // site catalogue names the service.
+        std::fs::write(conf.with_file_name("site-catalogue.toml"), SITE_CATALOGUE).unwrap();
         std::fs::write(
             &conf,
             config(
@@ -458,6 +465,25 @@ shutdown_timeout = {}
         assert_eq!(
             identities, expected,
             "the reloaded policy applies to the later sessions\n{text}"
+        );
+        let tools: Vec<&str> = sessions
+            .iter()
+            .map(|s| s["remote_access"]["tool"].as_str().unwrap_or(""))
+            .collect();
+        let expected_tools: Vec<&str> = (0..total)
+            .map(|i| {
+                if i >= SESSIONS_BEFORE {
+                    "E2E Jump Host"
+                } else {
+                    "SSH"
+                }
+            })
+            .collect();
+        assert_eq!(
+            tools,
+            expected_tools,
+            "the reloaded catalogue names the later sessions\n{}",
+            log()
         );
         assert!(
             log().contains("reload: detection policy applied (1 identities)"),

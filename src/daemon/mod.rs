@@ -165,12 +165,8 @@ pub fn validate(path: &Path) -> Result<Config, Vec<String>> {
         problems.extend(e);
     }
     if let Some(cat) = &config.catalogue {
-        if let Err(e) = std::fs::metadata(cat) {
-            problems.push(format!(
-                "{}: catalogue.file: cannot read {}: {e}",
-                path.display(),
-                cat.display()
-            ));
+        if let Err(e) = crate::catalogue::Catalogue::with_site_entries(cat) {
+            problems.push(format!("{}: catalogue.file: {e}", path.display()));
         }
     }
     for (i, iface) in config.capture.interfaces.iter().enumerate() {

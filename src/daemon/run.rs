@@ -368,9 +368,25 @@ impl Control {
             }
             Ok((new, built)) => {
                 self.shared.swap(built.sources);
+                // The catalogue is re-read whether or not its path changed:
+                // the site edits the file in place.
+                let catalogue = match &new.catalogue {
+                    Some(file) => match crate::catalogue::Catalogue::with_site_entries(file) {
+                        Ok(c) => Some(Arc::new(c)),
+                        Err(e) => {
+                            log(&format!(
+                                "reload: {}: catalogue.file: {e}; the running catalogue stays",
+                                self.path.display()
+                            ));
+                            None
+                        }
+                    },
+                    None => Some(crate::catalogue::Catalogue::shared_embedded()),
+                };
                 let change = Reconfigure {
                     site: Some(new.site.clone()),
                     sensor: Some(new.sensor.name.clone()),
+                    catalogue,
                 };
                 if self.reconf.send(change).is_err() {
                     return None;
@@ -398,11 +414,9 @@ impl Control {
                         }
                     }
                 }
-                if new.catalogue != self.started.catalogue {
-                    log("reload: [catalogue] changes take effect at the next restart");
-                }
+
                 log(&format!(
-                    "reloaded: sensor {:?}, site networks {:?}, GeoIP and lists",
+                    "reloaded: sensor {:?}, site networks {:?}, GeoIP and lists, catalogue",
                     new.sensor.name, new.site_networks
                 ));
                 self.metrics.reloads_ok.fetch_add(1, Ordering::Relaxed);

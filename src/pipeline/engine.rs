@@ -133,6 +133,11 @@ impl Engine {
         self.site = site.clone();
     }
 
+    /// Identify the flows that end from now on with this catalogue.
+    pub fn set_catalogue(&mut self, catalogue: std::sync::Arc<crate::catalogue::Catalogue>) {
+        self.catalogue = catalogue;
+    }
+
     /// End of input: every remaining flow is emitted.
     pub fn finish(&mut self) {
         self.table.flush(&mut self.finished);

@@ -518,6 +518,10 @@ enum Item<'a> {
     Site {
         site: std::sync::Arc<SiteNetworks>,
     },
+    /// A new remote-access catalogue (service reload), from here on.
+    Catalogue {
+        catalogue: std::sync::Arc<crate::catalogue::Catalogue>,
+    },
 }
 
 struct Batch<'a> {
@@ -811,6 +815,7 @@ fn worker_loop<'a>(
                     ticked = true;
                 }
                 Item::Site { site } => engine.set_site(&site),
+                Item::Catalogue { catalogue } => engine.set_catalogue(catalogue),
             }
         }
         // The service reads these for its periodic stats, once a tick.

@@ -53,6 +53,8 @@ pub trait LiveInput: Send {
 pub struct Reconfigure {
     pub site: Option<SiteNetworks>,
     pub sensor: Option<String>,
+    /// A new remote-access catalogue (the embedded one and the site's).
+    pub catalogue: Option<Arc<crate::catalogue::Catalogue>>,
 }
 
 /// Receives the running totals (e.g. to update metrics).
@@ -197,6 +199,12 @@ pub fn run_service(
                     if let Some(name) = change.sensor {
                         clock.stats.sensor = Some(name);
                     }
+                    if let Some(catalogue) = change.catalogue {
+                        let seq = clock.next_seq();
+                        dispatcher.broadcast(seq, |_| Item::Catalogue {
+                            catalogue: Arc::clone(&catalogue),
+                        });
+                    }
                 }
             }
             let mut got = 0usize;
@@ -311,10 +319,16 @@ fn running_stats(
 impl Dispatcher<'_> {
     /// New site networks for every worker, between two frames.
     fn broadcast_site(&mut self, seq: u64, site: Arc<SiteNetworks>) {
+        self.broadcast(seq, |_| Item::Site {
+            site: Arc::clone(&site),
+        });
+    }
+
+    /// Give every worker an item (a reconfiguration) at the same point of
+    /// the sequence.
+    fn broadcast(&mut self, seq: u64, item: impl Fn(usize) -> Item<'static>) {
         for w in 0..self.workers {
-            self.batches[w].items.push(Item::Site {
-                site: Arc::clone(&site),
-            });
+            self.batches[w].items.push(item(w));
             self.batches[w].watermark = seq;
             self.send(w);
         }
@@ -439,6 +453,7 @@ mod tests {
             tx.send(Reconfigure {
                 site: None,
                 sensor: Some("s2".into()),
+                catalogue: None,
             })
             .unwrap();
             std::thread::sleep(Duration::from_millis(300));

@@ -233,5 +233,70 @@ fn bench_enrich(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_core, bench_dissectors, bench_enrich);
+/// The detector on inbound RDP sessions from 4096 addresses across the
+/// demo GeoIP data (residential, VPN, hosting, mobile), 64 users rotating,
+/// with a configured identity and every rule on: the per-session cost of
+/// detection (it runs once per remote-access session, never per packet).
+fn bench_detect(c: &mut Criterion) {
+    use gatewatch::capture::Timestamp;
+    use gatewatch::detect::facts::RemoteFacts;
+    use gatewatch::detect::{DetectConfig, Detector, Policy, SessionFacts};
+    use gatewatch::enrich::setup::EnrichOptions;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    let sources = EnrichOptions::default()
+        .build()
+        .expect("demo databases")
+        .sources;
+    let policy = Policy::parse(
+        Path::new("bench-policy.toml"),
+        "[defaults]\nexpected_countries = [\"IT\"]\ntime_zone = \"Europe/Rome\"\nworking_hours = \"09:00-18:00\"\n\
+         [[identities]]\nname = \"u1\"\nrdp_users = [\"u1\"]\n",
+    )
+    .expect("policy");
+    let sessions: Vec<SessionFacts> = (0..4096u32)
+        .map(|i| {
+            let base = [0xc000_0200u32, 0xc633_6400, 0xcb00_7100, 0xc000_0280][i as usize % 4];
+            let ip = IpAddr::V4(Ipv4Addr::from(base + (i / 4) % 60));
+            SessionFacts {
+                flow_id: u64::from(i),
+                start: Timestamp(1_795_510_800_000_000_000 + i64::from(i) * 60_000_000_000),
+                inbound: true,
+                internal_ip: Some("203.0.113.70".parse().unwrap()),
+                remote_ip: Some(ip),
+                dst_port: 3389,
+                app_proto: Some("rdp"),
+                tool: Some("RDP".into()),
+                category: Some("remote-desktop"),
+                user_hint: Some(format!("u{}", i % 64)),
+                tcp_rtt_client_ns: Some(20_000_000),
+                app_rtt_client_ns: Some(25_000_000),
+                app_rtt_samples: 2,
+                client_syn_mss: Some(1460),
+                remote: Some(RemoteFacts::from_info(&sources.lookup(ip))),
+                ..SessionFacts::default()
+            }
+        })
+        .collect();
+    let mut g = c.benchmark_group("detect");
+    g.throughput(Throughput::Elements(sessions.len() as u64));
+    g.bench_function("on_session", |b| {
+        b.iter(|| {
+            let mut d = Detector::new(DetectConfig::new(policy.clone(), None));
+            sessions
+                .iter()
+                .map(|s| d.on_session(s).findings.len())
+                .sum::<usize>()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_core,
+    bench_dissectors,
+    bench_enrich,
+    bench_detect
+);
 criterion_main!(benches);

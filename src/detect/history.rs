@@ -137,30 +137,52 @@ impl History {
     }
 
     fn identity(&mut self, name: &str, now: i64, p: &Policy) -> &mut IdentityHistory {
-        if !self.identities.contains_key(name) {
-            bound(
-                &mut self.identities,
-                p.store.max_identities.saturating_sub(1),
-                |h| h.last_seen,
-            );
-        }
-        let h = self.identities.entry(name.to_string()).or_default();
-        h.last_seen = h.last_seen.max(now);
-        h
+        touch(&mut self.identities, name, now, p.store.max_identities)
     }
 
     fn egress(&mut self, key: &str, now: i64, p: &Policy) -> &mut EgressHistory {
-        if !self.egresses.contains_key(key) {
-            bound(
-                &mut self.egresses,
-                p.store.max_egresses.saturating_sub(1),
-                |h| h.last_seen,
-            );
-        }
-        let h = self.egresses.entry(key.to_string()).or_default();
-        h.last_seen = h.last_seen.max(now);
-        h
+        touch(&mut self.egresses, key, now, p.store.max_egresses)
     }
+}
+
+/// An entry that was seen at `now`.
+trait Seen: Default {
+    fn last_seen(&self) -> i64;
+    fn seen(&mut self, now: i64);
+}
+
+impl Seen for IdentityHistory {
+    fn last_seen(&self) -> i64 {
+        self.last_seen
+    }
+    fn seen(&mut self, now: i64) {
+        self.last_seen = self.last_seen.max(now);
+    }
+}
+
+impl Seen for EgressHistory {
+    fn last_seen(&self) -> i64 {
+        self.last_seen
+    }
+    fn seen(&mut self, now: i64) {
+        self.last_seen = self.last_seen.max(now);
+    }
+}
+
+/// The entry for `key`, created if need be (making room first, so the map
+/// never exceeds `max`), marked seen at `now`.
+fn touch<'m, V: Seen>(
+    map: &'m mut HashMap<String, V>,
+    key: &str,
+    now: i64,
+    max: usize,
+) -> &'m mut V {
+    if !map.contains_key(key) {
+        bound(map, max.saturating_sub(1), V::last_seen);
+    }
+    let v = map.entry(key.to_string()).or_default();
+    v.seen(now);
+    v
 }
 
 /// Keep `map` at most `max` entries: when over, drop the least recently

@@ -616,7 +616,7 @@ impl<'a> Validator<'a> {
         None
     }
 
-    fn location(&mut self, l: raw::Location) -> Option<Location> {
+    fn location(&mut self, l: crate::config::raw::Location) -> Option<Location> {
         let (lat, lon) = (*l.lat.get_ref(), *l.lon.get_ref());
         if !(-90.0..=90.0).contains(&lat) {
             self.error(

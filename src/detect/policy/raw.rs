@@ -36,14 +36,8 @@ pub struct ServiceFile {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sensor {
-    pub location: Option<Location>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Location {
-    pub lat: Spanned<f64>,
-    pub lon: Spanned<f64>,
+    /// The same shape as the service configuration's `[sensor] location`.
+    pub location: Option<crate::config::raw::Location>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -65,8 +65,18 @@ fn fired_rules(out: &str, event_type: &str) -> BTreeSet<String> {
 }
 
 fn analyze(capture: &Path, policy: Option<&Path>, location: Option<&str>) -> String {
+    analyze_with(capture, policy, location, &["--site-net", SCENARIO_SITE])
+}
+
+fn analyze_with(
+    capture: &Path,
+    policy: Option<&Path>,
+    location: Option<&str>,
+    extra: &[&str],
+) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatewatch"));
-    cmd.args(["analyze", "--workers", "1", "--site-net", SCENARIO_SITE])
+    cmd.args(["analyze", "--workers", "1"])
+        .args(extra)
         .arg(capture);
     if let Some(p) = policy {
         cmd.arg("--config").arg(p);
@@ -159,6 +169,35 @@ fn scenarios() {
     }
     eprintln!("detection scenarios:\n{}", table.join("\n"));
     assert!(wrong.is_empty(), "scenarios whose alerts differ: {wrong:?}");
+}
+
+/// A policy file can carry the site's networks and the sensor's name and
+/// location itself: the India scenario needs no flag then.
+#[test]
+fn a_policy_file_names_the_site_and_the_sensor() {
+    let dir = crate_root().join("tests/scenarios/unexpected_country");
+    let own = std::fs::read_to_string(dir.join("policy.toml")).unwrap();
+    let tmp = std::env::temp_dir().join(format!("gw-policy-site-{}.toml", std::process::id()));
+    std::fs::write(
+        &tmp,
+        format!("[sensor]\nname = \"milan-gw1\"\nnetworks = [\"{SCENARIO_SITE}\"]\n\n{own}"),
+    )
+    .unwrap();
+    let out = analyze_with(&dir.join("capture.pcap"), Some(&tmp), None, &[]);
+    std::fs::remove_file(&tmp).ok();
+    assert_eq!(
+        fired_rules(&out, "alert"),
+        BTreeSet::from(["unexpected_geography".to_string()])
+    );
+    let last: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(last["sensor"]["name"], "milan-gw1");
+    let session = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["event_type"] == "session")
+        .unwrap();
+    assert_eq!(session["direction"], "inbound");
+    assert_eq!(session["identity"]["name"], "alice");
 }
 
 /// Corpus captures of remote-access tools and protocols, where an alert

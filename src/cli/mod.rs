@@ -392,6 +392,7 @@ fn pipeline_config(args: &AnalyzeArgs) -> Result<PipelineConfig, String> {
             Some(path) => load_policy(path)?,
             None => crate::detect::Policy::default_policy(),
         };
+        policy.extend_site(&mut config.site);
         config.detect = Some(crate::detect::DetectConfig::new(policy, location));
     }
     Ok(config)

@@ -87,7 +87,11 @@ pub fn run(path: &Path, output: Option<&Path>) -> u8 {
     let pipeline = PipelineConfig {
         workers: config.capture.workers,
         flow: config.flow.clone(),
-        site: config.site.clone(),
+        site: {
+            let mut site = config.site.clone();
+            detect.current().extend_site(&mut site);
+            site
+        },
         enrich: Some(shared.clone()),
         catalogue,
         detect: Some(detect.clone()),
@@ -383,8 +387,14 @@ impl Control {
                     },
                     None => Some(crate::catalogue::Catalogue::shared_embedded()),
                 };
+                let policy = super::service_policy(&self.path, &new);
+                let mut site = new.site.clone();
+                match &policy {
+                    Ok(p) => p.extend_site(&mut site),
+                    Err(_) => self.detect.current().extend_site(&mut site),
+                }
                 let change = Reconfigure {
-                    site: Some(new.site.clone()),
+                    site: Some(site),
                     sensor: Some(new.sensor.name.clone()),
                     catalogue,
                 };
@@ -398,7 +408,7 @@ impl Control {
                         restart.join("], [")
                     ));
                 }
-                match super::service_policy(&self.path, &new) {
+                match policy {
                     Ok(policy) => {
                         log(&format!(
                             "reload: detection policy applied ({} identities)",
@@ -414,7 +424,6 @@ impl Control {
                         }
                     }
                 }
-
                 log(&format!(
                     "reloaded: sensor {:?}, site networks {:?}, GeoIP and lists, catalogue",
                     new.sensor.name, new.site_networks

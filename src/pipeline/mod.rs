@@ -360,6 +360,13 @@ fn finish(
         clock.stats.enrichment = Some(e);
     }
     clock.stats.events = writer.written();
+    if clock.stats.sensor.is_none() {
+        // `analyze` with a policy naming the sensor.
+        clock.stats.sensor = config
+            .detect
+            .as_ref()
+            .and_then(|d| d.current().sensor_name.clone());
+    }
     if let Some(d) = writer.detector_mut() {
         d.finish();
         clock.stats.detect = Some(d.stats().clone());

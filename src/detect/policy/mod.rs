@@ -278,7 +278,12 @@ pub struct StoreSettings {
 pub struct Policy {
     /// The file it came from (`None`: the embedded default).
     pub source: Option<PathBuf>,
+    /// `[sensor] name`, for the `stats` events of `analyze`.
+    pub sensor_name: Option<String>,
     pub sensor_location: Option<Location>,
+    /// `[sensor] networks`: the site's own networks, added to the private
+    /// ranges and to `--site-net` / the service's `[site] networks`.
+    pub site_networks: Vec<IpNet>,
     /// Empty: every remote-access session to a site address is watched.
     pub watch: Vec<ServiceMatch>,
     pub defaults: Expect,
@@ -304,6 +309,14 @@ struct IdentityIndex {
 }
 
 impl Policy {
+    /// Add the policy's `[sensor] networks` to a site's networks.
+    pub fn extend_site(&self, site: &mut crate::site::SiteNetworks) {
+        for n in &self.site_networks {
+            // Validated when the policy was read.
+            let _ = site.add_cidr(&n.to_string());
+        }
+    }
+
     /// The embedded default policy.
     pub fn default_policy() -> Policy {
         // The embedded text is checked by a unit test; should it ever fail,
@@ -546,10 +559,15 @@ impl<'a> Validator<'a> {
 
     fn build(&mut self, raw: raw::Policy) -> Policy {
         self.regions(&raw.regions);
-        let sensor_location = raw
-            .sensor
-            .and_then(|s| s.location)
-            .and_then(|l| self.location(l));
+        let sensor = raw.sensor.unwrap_or_default();
+        let sensor_name = sensor.name.map(|n| n.into_inner());
+        let site_networks = sensor
+            .networks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| self.net(n, &format!("sensor.networks[{i}]")))
+            .collect();
+        let sensor_location = sensor.location.and_then(|l| self.location(l));
         let watch = raw
             .watch
             .map(|w| {
@@ -575,7 +593,9 @@ impl<'a> Validator<'a> {
         let rules = self.rules(raw.rules);
         Policy {
             source: Some(self.path.to_path_buf()),
+            sensor_name,
             sensor_location,
+            site_networks,
             watch,
             defaults,
             identities,

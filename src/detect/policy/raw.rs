@@ -36,8 +36,12 @@ pub struct ServiceFile {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sensor {
+    pub name: Option<Spanned<String>>,
     /// The same shape as the service configuration's `[sensor] location`.
     pub location: Option<crate::config::raw::Location>,
+    /// The site's own networks, besides the private ranges.
+    #[serde(default)]
+    pub networks: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -65,7 +65,12 @@ fn fired_rules(out: &str, event_type: &str) -> BTreeSet<String> {
 }
 
 fn analyze(capture: &Path, policy: Option<&Path>, location: Option<&str>) -> String {
-    analyze_with(capture, policy, location, &["--site-net", SCENARIO_SITE])
+    analyze_with(
+        capture,
+        policy,
+        location,
+        &["--workers", "1", "--site-net", SCENARIO_SITE],
+    )
 }
 
 fn analyze_with(
@@ -75,9 +80,7 @@ fn analyze_with(
     extra: &[&str],
 ) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatewatch"));
-    cmd.args(["analyze", "--workers", "1"])
-        .args(extra)
-        .arg(capture);
+    cmd.arg("analyze").args(extra).arg(capture);
     if let Some(p) = policy {
         cmd.arg("--config").arg(p);
     }
@@ -198,6 +201,37 @@ fn a_policy_file_names_the_site_and_the_sensor() {
         .unwrap();
     assert_eq!(session["direction"], "inbound");
     assert_eq!(session["identity"]["name"], "alice");
+}
+
+/// The DHCP exchange of a site host (a real one: FoxIO's dhcp.pcapng) tells
+/// its MAC; the policy's laptop MAC ties the AnyDesk session that follows
+/// (nDPI's, moved to that address) to its identity, for 1 and 2 workers.
+#[test]
+fn an_issued_laptop_is_found_through_its_dhcp_exchange() {
+    let dir = crate_root().join("tests/pcap/dhcp-laptop");
+    for workers in ["1", "2"] {
+        let out = analyze_with(
+            &dir.join("input.pcap"),
+            Some(&dir.join("policy.toml")),
+            None,
+            &["--workers", workers],
+        );
+        let alert = out
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v["event_type"] == "alert" && v["src_ip"] == "192.168.0.10")
+            .expect("an alert for the laptop");
+        assert_eq!(alert["identity"]["name"], "bob", "{alert}");
+        assert_eq!(alert["identity"]["matched_by"], "laptop_mac");
+        assert_eq!(alert["identity"]["issued_laptop"], true);
+        assert_eq!(alert["alert"]["rule"], "remote_control_tool");
+        assert_eq!(alert["alert"]["score"], 70);
+        assert_eq!(alert["remote_access"]["tool"], "AnyDesk");
+    }
+    let out = analyze_with(&dir.join("input.pcap"), None, None, &[]);
+    assert!(out.contains(
+        r#""identity":{"name":"host:192.168.0.10","matched_by":"internal_host","configured":false}"#
+    ));
 }
 
 /// Corpus captures of remote-access tools and protocols, where an alert

@@ -500,6 +500,15 @@ shutdown_timeout = {}
         );
         assert!(names.len() >= 5, "a stats event every second: {names:?}");
         let last = of("stats").next_back().unwrap();
+        assert_eq!(last["stats"]["detect"]["sessions"], total, "{last}");
+        // The periodic stats carry the detector's running counters too.
+        let periodic = of("stats").count() - 1;
+        assert!(
+            of("stats")
+                .take(periodic)
+                .any(|v| v["stats"]["detect"]["sessions"].as_u64() >= Some(1)),
+            "{text}"
+        );
         assert_eq!(last["stats"]["capture"]["kernel_drops"], 0, "{last}");
         assert!(
             last["stats"]["capture"]["frames"].as_u64().unwrap() > 20,

@@ -132,6 +132,8 @@ pub fn run_service(
         .map(|_| Mutex::new(WorkerSnapshot::default()))
         .collect();
     let written = AtomicU64::new(0);
+    // The writer thread's detector counters, for the periodic stats.
+    let detect_snap: Mutex<Option<crate::detect::DetectStats>> = Mutex::new(None);
     let mut clock = Clock::new(config.tick_ns);
     clock.stats.sensor = opts.sensor.clone();
     let mut error = None;
@@ -150,6 +152,7 @@ pub fn run_service(
         }
         drop(report_tx);
         let written = &written;
+        let detect_snap = &detect_snap;
         let detector = config.detector();
         let writer_thread = scope.spawn(move || -> io::Result<OrderedWriter<'_>> {
             let mut writer = OrderedWriter::new(workers, sink);
@@ -162,6 +165,10 @@ pub fn run_service(
                             writer.push_all(worker, events.into_iter())?;
                             writer.watermark(worker, watermark)?;
                             written.store(writer.written(), Ordering::Relaxed);
+                            if let Some(d) = writer.detector() {
+                                *detect_snap.lock().unwrap_or_else(|e| e.into_inner()) =
+                                    Some(d.stats().clone());
+                            }
                             // Live events are read as they happen.
                             writer.flush()?;
                         }
@@ -240,13 +247,20 @@ pub fn run_service(
             if now >= next_snapshot && now < next_stats {
                 next_snapshot = now + opts.snapshot_interval;
                 if let Some(f) = opts.on_stats.as_mut() {
-                    f(&running_stats(config, &clock, inputs, &snapshots, written));
+                    f(&running_stats(
+                        config,
+                        &clock,
+                        inputs,
+                        &snapshots,
+                        written,
+                        detect_snap,
+                    ));
                 }
             }
             if now >= next_stats {
                 next_stats = now + opts.stats_interval;
                 next_snapshot = now + opts.snapshot_interval;
-                let stats = running_stats(config, &clock, inputs, &snapshots, written);
+                let stats = running_stats(config, &clock, inputs, &snapshots, written, detect_snap);
                 if let Some(f) = opts.on_stats.as_mut() {
                     f(&stats);
                 }
@@ -292,6 +306,7 @@ fn running_stats(
     inputs: &mut [Box<dyn LiveInput>],
     snapshots: &[Mutex<WorkerSnapshot>],
     written: &AtomicU64,
+    detect: &Mutex<Option<crate::detect::DetectStats>>,
 ) -> RunStats {
     let mut stats = clock.stats.clone();
     for input in inputs.iter_mut() {
@@ -307,6 +322,7 @@ fn running_stats(
         cache.merge(&s.cache);
     }
     stats.events = written.load(Ordering::Relaxed);
+    stats.detect = detect.lock().unwrap_or_else(|e| e.into_inner()).clone();
     if let Some(shared) = &config.enrich {
         stats.enrichment = Some(EnrichmentStats {
             databases: shared.load().databases.clone(),

@@ -1066,28 +1066,43 @@ impl<'a> Validator<'a> {
         out
     }
 
+    /// A rule's `enabled`, `severity` and `score`.
+    fn common_of(&mut self, rule: RuleId, raw: &impl raw::RawRule) -> RuleCommon {
+        self.common(rule, raw.enabled(), raw.severity(), raw.score())
+    }
+
     fn rules(&mut self, r: raw::Rules) -> Rules {
         use RuleId::*;
-        let plain = |v: &mut Self, id: RuleId, p: Option<raw::Plain>| {
-            let p = p.unwrap_or_default();
-            v.common(id, p.enabled, p.severity.as_ref(), p.score.as_ref())
-        };
-        let unexpected_geography = plain(self, UnexpectedGeography, r.unexpected_geography);
-        let remote_control_tool = plain(self, RemoteControlTool, r.remote_control_tool);
-        let unknown_identity = plain(self, UnknownIdentity, r.unknown_identity);
-
-        let a = r.anonymizer_exit.unwrap_or_default();
-        let anonymizer_exit = AnonymizerRule {
-            common: self.common(
-                AnonymizerExit,
-                a.enabled,
-                a.severity.as_ref(),
-                a.score.as_ref(),
+        Rules {
+            unexpected_geography: self.common_of(
+                UnexpectedGeography,
+                &r.unexpected_geography.unwrap_or_default(),
             ),
+            anonymizer_exit: self.anonymizer_rule(r.anonymizer_exit.unwrap_or_default()),
+            shared_egress: self.shared_egress_rule(r.shared_egress.unwrap_or_default()),
+            impossible_travel: self.travel_rule(r.impossible_travel.unwrap_or_default()),
+            latency_geography_mismatch: self
+                .latency_rule(r.latency_geography_mismatch.unwrap_or_default()),
+            relayed_session: self.relayed_rule(r.relayed_session.unwrap_or_default()),
+            tunnel_indicators: self.tunnel_rule(r.tunnel_indicators.unwrap_or_default()),
+            remote_control_tool: self.common_of(
+                RemoteControlTool,
+                &r.remote_control_tool.unwrap_or_default(),
+            ),
+            off_hours: self.off_hours_rule(r.off_hours.unwrap_or_default()),
+            unknown_identity: self
+                .common_of(UnknownIdentity, &r.unknown_identity.unwrap_or_default()),
+        }
+    }
+
+    fn anonymizer_rule(&mut self, a: raw::Anonymizer) -> AnonymizerRule {
+        const F: &str = "rules.anonymizer_exit";
+        AnonymizerRule {
+            common: self.common_of(RuleId::AnonymizerExit, &a),
             include_hosting: a.include_hosting.unwrap_or(true),
             min_confidence: self.int(
                 a.min_confidence.as_ref(),
-                "rules.anonymizer_exit.min_confidence",
+                &format!("{F}.min_confidence"),
                 0..=100,
                 30,
             ) as u8,
@@ -1103,109 +1118,88 @@ impl<'a> Validator<'a> {
                     "hosting",
                 ],
             ),
-            hosting_asns: self.asns(
-                a.hosting_asns.as_ref(),
-                "rules.anonymizer_exit.hosting_asns",
-                &[],
-            ),
-        };
+            hosting_asns: self.asns(a.hosting_asns.as_ref(), &format!("{F}.hosting_asns"), &[]),
+        }
+    }
 
-        let s = r.shared_egress.unwrap_or_default();
-        let shared_egress = SharedEgressRule {
-            common: self.common(
-                SharedEgress,
-                s.enabled,
-                s.severity.as_ref(),
-                s.score.as_ref(),
-            ),
+    fn shared_egress_rule(&mut self, s: raw::SharedEgress) -> SharedEgressRule {
+        const F: &str = "rules.shared_egress";
+        SharedEgressRule {
+            common: self.common_of(RuleId::SharedEgress, &s),
             min_identities: self.int(
                 s.min_identities.as_ref(),
-                "rules.shared_egress.min_identities",
+                &format!("{F}.min_identities"),
                 2..=1000,
                 3,
             ) as usize,
-            window_s: self.duration(s.window.as_ref(), "rules.shared_egress.window", 86_400),
-            prefix_v4: self.int(
-                s.prefix_v4.as_ref(),
-                "rules.shared_egress.prefix_v4",
-                8..=32,
-                32,
-            ) as u8,
+            window_s: self.duration(s.window.as_ref(), &format!("{F}.window"), 86_400),
+            prefix_v4: self.int(s.prefix_v4.as_ref(), &format!("{F}.prefix_v4"), 8..=32, 32) as u8,
             prefix_v6: self.int(
                 s.prefix_v6.as_ref(),
-                "rules.shared_egress.prefix_v6",
+                &format!("{F}.prefix_v6"),
                 16..=128,
                 64,
             ) as u8,
-            exempt_connection_types: match &s.exempt_connection_types {
-                Some(l) => l.iter().map(|t| t.get_ref().clone()).collect(),
-                None => vec!["Cellular".to_string()],
-            },
+            exempt_connection_types: Self::names(s.exempt_connection_types.as_ref(), &["Cellular"]),
             max_egresses_per_identity: self.int(
                 s.max_egresses_per_identity.as_ref(),
-                "rules.shared_egress.max_egresses_per_identity",
+                &format!("{F}.max_egresses_per_identity"),
                 2..=1000,
                 4,
             ) as usize,
             max_countries_per_identity: self.int(
                 s.max_countries_per_identity.as_ref(),
-                "rules.shared_egress.max_countries_per_identity",
+                &format!("{F}.max_countries_per_identity"),
                 1..=250,
                 2,
             ) as usize,
-        };
+        }
+    }
 
-        let t = r.impossible_travel.unwrap_or_default();
-        let impossible_travel = TravelRule {
-            common: self.common(
-                ImpossibleTravel,
-                t.enabled,
-                t.severity.as_ref(),
-                t.score.as_ref(),
-            ),
+    fn travel_rule(&mut self, t: raw::Travel) -> TravelRule {
+        const F: &str = "rules.impossible_travel";
+        TravelRule {
+            common: self.common_of(RuleId::ImpossibleTravel, &t),
             max_speed_kmh: self.float(
                 t.max_speed_kmh.as_ref(),
-                "rules.impossible_travel.max_speed_kmh",
+                &format!("{F}.max_speed_kmh"),
                 1.0..=100_000.0,
                 1000.0,
             ),
             min_distance_km: self.float(
                 t.min_distance_km.as_ref(),
-                "rules.impossible_travel.min_distance_km",
+                &format!("{F}.min_distance_km"),
                 0.0..=20_000.0,
                 500.0,
             ),
-        };
+        }
+    }
 
-        let l = r.latency_geography_mismatch.unwrap_or_default();
-        let latency_geography_mismatch = LatencyRule {
-            common: self.common(
-                LatencyGeographyMismatch,
-                l.enabled,
-                l.severity.as_ref(),
-                l.score.as_ref(),
-            ),
+    fn latency_rule(&mut self, l: raw::Latency) -> LatencyRule {
+        const F: &str = "rules.latency_geography_mismatch";
+        LatencyRule {
+            common: self.common_of(RuleId::LatencyGeographyMismatch, &l),
             fibre_km_per_ms: self.float(
                 l.fibre_km_per_ms.as_ref(),
-                "rules.latency_geography_mismatch.fibre_km_per_ms",
+                &format!("{F}.fibre_km_per_ms"),
                 10.0..=300.0,
                 100.0,
             ),
             slack_ms: self.float(
                 l.slack_ms.as_ref(),
-                "rules.latency_geography_mismatch.slack_ms",
+                &format!("{F}.slack_ms"),
                 0.0..=1000.0,
                 2.0,
             ),
             max_ratio: self.float(
                 l.max_ratio.as_ref(),
-                "rules.latency_geography_mismatch.max_ratio",
+                &format!("{F}.max_ratio"),
                 1.0..=100.0,
                 4.0,
             ),
             far_slack_ms: self.float(
                 l.far_slack_ms.as_ref(),
-                "rules.latency_geography_mismatch.far_slack_ms",
+                &format!("{F}.far_slack_ms"),
                 0.0..=10_000.0,
                 150.0,
             ),
@@ -1213,88 +1207,79 @@ impl<'a> Validator<'a> {
             // places): Cloudflare, Akamai, Fastly, Google, Amazon, Microsoft.
             exempt_asns: self.asns(
                 l.exempt_asns.as_ref(),
-                "rules.latency_geography_mismatch.exempt_asns",
+                &format!("{F}.exempt_asns"),
                 &[13335, 20940, 16625, 54113, 15169, 16509, 8075],
             ),
-        };
+        }
+    }
 
-        let rl = r.relayed_session.unwrap_or_default();
-        let relayed_session = RelayedRule {
-            common: self.common(
-                RelayedSession,
-                rl.enabled,
-                rl.severity.as_ref(),
-                rl.score.as_ref(),
-            ),
+    fn relayed_rule(&mut self, r: raw::Relayed) -> RelayedRule {
+        const F: &str = "rules.relayed_session";
+        RelayedRule {
+            common: self.common_of(RuleId::RelayedSession, &r),
             min_ratio: self.float(
-                rl.min_ratio.as_ref(),
-                "rules.relayed_session.min_ratio",
+                r.min_ratio.as_ref(),
+                &format!("{F}.min_ratio"),
                 1.0..=1000.0,
                 3.0,
             ),
             min_gap_ms: self.float(
-                rl.min_gap_ms.as_ref(),
-                "rules.relayed_session.min_gap_ms",
+                r.min_gap_ms.as_ref(),
+                &format!("{F}.min_gap_ms"),
                 1.0..=60_000.0,
                 60.0,
             ),
             max_app_rtt_ms: self.float(
-                rl.max_app_rtt_ms.as_ref(),
-                "rules.relayed_session.max_app_rtt_ms",
+                r.max_app_rtt_ms.as_ref(),
+                &format!("{F}.max_app_rtt_ms"),
                 10.0..=60_000.0,
                 1500.0,
             ),
-        };
+        }
+    }
 
-        let tu = r.tunnel_indicators.unwrap_or_default();
-        let tunnel_indicators = TunnelRule {
-            common: self.common(
-                TunnelIndicators,
-                tu.enabled,
-                tu.severity.as_ref(),
-                tu.score.as_ref(),
-            ),
+    fn tunnel_rule(&mut self, t: raw::Tunnel) -> TunnelRule {
+        const F: &str = "rules.tunnel_indicators";
+        TunnelRule {
+            common: self.common_of(RuleId::TunnelIndicators, &t),
             max_mss_v4: self.int(
-                tu.max_mss_v4.as_ref(),
-                "rules.tunnel_indicators.max_mss_v4",
+                t.max_mss_v4.as_ref(),
+                &format!("{F}.max_mss_v4"),
                 0..=65535,
                 1380,
             ) as u16,
             max_mss_v6: self.int(
-                tu.max_mss_v6.as_ref(),
-                "rules.tunnel_indicators.max_mss_v6",
+                t.max_mss_v6.as_ref(),
+                &format!("{F}.max_mss_v6"),
                 0..=65535,
                 1360,
             ) as u16,
-            exempt_connection_types: match &tu.exempt_connection_types {
-                Some(l) => l.iter().map(|t| t.get_ref().clone()).collect(),
-                None => vec!["Cellular".to_string(), "Satellite".to_string()],
-            },
-        };
+            exempt_connection_types: Self::names(
+                t.exempt_connection_types.as_ref(),
+                &["Cellular", "Satellite"],
+            ),
+        }
+    }
 
-        let o = r.off_hours.unwrap_or_default();
-        let off_hours = OffHoursRule {
-            common: self.common(OffHours, o.enabled, o.severity.as_ref(), o.score.as_ref()),
+    fn off_hours_rule(&mut self, o: raw::OffHours) -> OffHoursRule {
+        const F: &str = "rules.off_hours";
+        OffHoursRule {
+            common: self.common_of(RuleId::OffHours, &o),
             min_sessions: self.int(
                 o.min_sessions.as_ref(),
-                "rules.off_hours.min_sessions",
+                &format!("{F}.min_sessions"),
                 1..=1000,
                 3,
             ) as usize,
-            window_s: self.duration(o.window.as_ref(), "rules.off_hours.window", 14 * 86_400),
-        };
+            window_s: self.duration(o.window.as_ref(), &format!("{F}.window"), 14 * 86_400),
+        }
+    }
 
-        Rules {
-            unexpected_geography,
-            anonymizer_exit,
-            shared_egress,
-            impossible_travel,
-            latency_geography_mismatch,
-            relayed_session,
-            tunnel_indicators,
-            remote_control_tool,
-            off_hours,
-            unknown_identity,
+    /// Names as written (GeoIP2's Connection-Type values keep their case).
+    fn names(list: Option<&Vec<Spanned<String>>>, default: &[&str]) -> Vec<String> {
+        match list {
+            Some(l) => l.iter().map(|t| t.get_ref().clone()).collect(),
+            None => default.iter().map(|s| s.to_string()).collect(),
         }
     }
 }

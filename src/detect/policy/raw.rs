@@ -148,7 +148,26 @@ macro_rules! rule_table {
             pub score: Option<Spanned<i64>>,
             $(pub $field: Option<$ty>,)*
         }
+
+        impl RawRule for $name {
+            fn enabled(&self) -> Option<bool> {
+                self.enabled
+            }
+            fn severity(&self) -> Option<&Spanned<String>> {
+                self.severity.as_ref()
+            }
+            fn score(&self) -> Option<&Spanned<i64>> {
+                self.score.as_ref()
+            }
+        }
     };
+}
+
+/// What every `[rules.NAME]` table has.
+pub trait RawRule {
+    fn enabled(&self) -> Option<bool>;
+    fn severity(&self) -> Option<&Spanned<String>>;
+    fn score(&self) -> Option<&Spanned<i64>>;
 }
 
 #[derive(Debug, Default, Deserialize)]

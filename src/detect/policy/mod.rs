@@ -322,7 +322,7 @@ impl Policy {
         // The embedded text is checked by a unit test; should it ever fail,
         // an empty policy (all defaults) is still the documented default.
         Policy::parse(Path::new("<embedded default policy>"), DEFAULT_POLICY)
-            .unwrap_or_else(|_| Policy::parse(Path::new("<empty>"), "").unwrap_or_else(|_| empty()))
+            .unwrap_or_else(|_| empty())
     }
 
     /// Read a policy file (the keys at the top level).
@@ -583,6 +583,18 @@ impl<'a> Validator<'a> {
             None => Expect::default(),
         };
         let (identities, index) = self.identities(raw.identities);
+        for (i, id) in identities.iter().enumerate() {
+            if id.expect.working.is_some()
+                && id.expect.time_zone.is_none()
+                && defaults.time_zone.is_none()
+            {
+                self.error_at(
+                    None,
+                    &format!("identities[{i}].working_hours"),
+                    "working hours need a time_zone, the identity's or [defaults]'".into(),
+                );
+            }
+        }
         let identity_map = raw
             .identity_map
             .and_then(|m| m.file)
@@ -758,7 +770,7 @@ impl<'a> Validator<'a> {
                         end_min,
                         days,
                     });
-                    if out.time_zone.is_none() && e.time_zone.is_none() && at == "defaults" {
+                    if out.time_zone.is_none() && at == "defaults" {
                         self.error(
                             h,
                             &format!("{at}.working_hours"),
@@ -869,9 +881,6 @@ impl<'a> Validator<'a> {
                 || !id.laptop_macs.is_empty()
                 || !id.device_names.is_empty();
             let expect = self.expect(id.take_expectations(), &at);
-            if expect.working.is_some() && expect.time_zone.is_none() && self.errors.is_empty() {
-                // Checked against the defaults' zone when the policy is used.
-            }
             defs.push(IdentityDef {
                 name,
                 kind,

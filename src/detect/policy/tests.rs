@@ -76,6 +76,13 @@ fn errors_name_the_file_line_column_and_field() {
         ),
         "{e}"
     );
+    // Working hours with no time zone anywhere cannot be judged.
+    let e = parse("[[identities]]\nname = \"bob\"\nworking_hours = \"09:00-17:00\"\n").unwrap_err();
+    assert_eq!(
+        e,
+        "site/policy.toml: identities[0].working_hours: working hours need a time_zone, the identity's or [defaults]'"
+    );
+    assert!(parse("[defaults]\ntime_zone = \"UTC\"\n[[identities]]\nname = \"bob\"\nworking_hours = \"09:00-17:00\"\n").is_ok());
     // Every problem at once.
     let e = parse(
         "[defaults]\nexpected_countries = [\"Italy\"]\nexpected_network_kinds = [\"home\"]\n",

@@ -411,13 +411,11 @@ pub fn parse_location(s: &str) -> Result<crate::config::Location, String> {
         .trim()
         .parse()
         .map_err(|_| format!("longitude: expected a number, found {lon:?}"))?;
-    if !(-90.0..=90.0).contains(&lat) {
-        return Err(format!("latitude: expected -90..90, found {lat}"));
+    use crate::config::Location;
+    if let Some(why) = Location::lat_problem(lat).or_else(|| Location::lon_problem(lon)) {
+        return Err(why);
     }
-    if !(-180.0..=180.0).contains(&lon) {
-        return Err(format!("longitude: expected -180..180, found {lon}"));
-    }
-    Ok(crate::config::Location { lat, lon })
+    Ok(Location { lat, lon })
 }
 
 /// A policy file, or a service configuration's `[policy]` (its `[sensor]
@@ -433,13 +431,7 @@ fn load_policy(path: &std::path::Path) -> Result<crate::detect::Policy, String> 
         return Policy::parse(path, &text).map_err(|e| e.to_string());
     }
     let service = crate::config::Config::parse(path, &text).map_err(|e| e.to_string())?;
-    let mut policy = Policy::from_service_config(path)
-        .map_err(|e| e.to_string())?
-        .unwrap_or_else(Policy::default_policy);
-    if policy.sensor_location.is_none() {
-        policy.sensor_location = service.sensor.location;
-    }
-    Ok(policy)
+    crate::daemon::service_policy(path, &service).map_err(|problems| problems.join("\n"))
 }
 
 /// `gatewatch geoip lookup`: every source's answer for each address.

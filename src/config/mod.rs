@@ -90,6 +90,20 @@ pub struct Location {
     pub lon: f64,
 }
 
+impl Location {
+    /// What is wrong with a latitude (`None`: nothing).
+    pub fn lat_problem(lat: f64) -> Option<String> {
+        (!(lat.is_finite() && (-90.0..=90.0).contains(&lat)))
+            .then(|| format!("expected a latitude in -90..=90, got {lat}"))
+    }
+
+    /// What is wrong with a longitude (`None`: nothing).
+    pub fn lon_problem(lon: f64) -> Option<String> {
+        (!(lon.is_finite() && (-180.0..=180.0).contains(&lon)))
+            .then(|| format!("expected a longitude in -180..=180, got {lon}"))
+    }
+}
+
 /// One capture interface (libpcap settings).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InterfaceConfig {
@@ -329,19 +343,11 @@ impl Validator<'_> {
         };
         let location = s.location.map(|l| {
             let (lat, lon) = (l.lat, l.lon);
-            if !(lat.get_ref().is_finite() && (-90.0..=90.0).contains(lat.get_ref())) {
-                self.error(
-                    Some(lat.span()),
-                    "sensor.location.lat",
-                    format!("expected a latitude in -90..=90, got {}", lat.get_ref()),
-                );
+            if let Some(why) = Location::lat_problem(*lat.get_ref()) {
+                self.error(Some(lat.span()), "sensor.location.lat", why);
             }
-            if !(lon.get_ref().is_finite() && (-180.0..=180.0).contains(lon.get_ref())) {
-                self.error(
-                    Some(lon.span()),
-                    "sensor.location.lon",
-                    format!("expected a longitude in -180..=180, got {}", lon.get_ref()),
-                );
+            if let Some(why) = Location::lon_problem(*lon.get_ref()) {
+                self.error(Some(lon.span()), "sensor.location.lon", why);
             }
             Location {
                 lat: *lat.get_ref(),

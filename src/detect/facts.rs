@@ -60,6 +60,16 @@ impl RemoteFacts {
         }
     }
 
+    /// A VPN exit, Tor exit, proxy or hosting network: its location is
+    /// not where the person is.
+    pub fn is_anonymizer(&self) -> bool {
+        self.anonymous_vpn
+            || self.tor_exit
+            || self.public_proxy
+            || self.residential_proxy
+            || self.hosting
+    }
+
     pub fn location(&self) -> Option<(f64, f64)> {
         Some((self.lat?, self.lon?))
     }

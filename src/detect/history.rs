@@ -18,7 +18,7 @@ use chrono::{Datelike, TimeZone, Timelike};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use super::facts::SessionFacts;
+use super::facts::{RemoteFacts, SessionFacts};
 use super::finding::{Finding, RuleId};
 use super::identity::Resolved;
 use super::policy::{Expect, Policy, WorkingTime};
@@ -223,9 +223,7 @@ pub fn egress_key(ip: IpAddr, p: &Policy) -> String {
 
 /// Is this far end an anonymizer (its location is not the person's)?
 fn anonymized(s: &SessionFacts) -> bool {
-    s.remote.as_ref().is_some_and(|r| {
-        r.anonymous_vpn || r.tor_exit || r.public_proxy || r.residential_proxy || r.hosting
-    })
+    s.remote.as_ref().is_some_and(RemoteFacts::is_anonymizer)
 }
 
 /// Rule 3, `shared_egress`, both ways: several identities behind this

@@ -129,6 +129,15 @@ pub struct Verdict {
     pub alert: Option<AlertDecision>,
 }
 
+impl Verdict {
+    /// The session's severity: the worst finding's, raised to the score's
+    /// band (`None` without findings).
+    pub fn severity(&self) -> Option<Severity> {
+        let worst = self.findings.iter().map(|f| f.severity).max()?;
+        Some(worst.max(Severity::of_score(self.score)))
+    }
+}
+
 pub struct Detector {
     config: DetectConfig,
     history: History,
@@ -292,8 +301,7 @@ impl Detector {
         if let Some(hook) = &self.config.on_alert {
             hook(lead.as_str());
         }
-        let worst = v.findings.iter().map(|f| f.severity).max()?;
-        let severity = worst.max(Severity::of_score(v.score));
+        let severity = v.severity()?;
         if self.stats.alert_lines.len() < MAX_ALERT_LINES {
             let from = s.remote_ip.map_or(String::new(), |ip| format!(" {ip}"));
             let rules: Vec<&str> = v.findings.iter().map(|f| f.rule.as_str()).collect();

@@ -225,8 +225,7 @@ pub fn latency_geography_mismatch(
     // relay). Mobile and satellite links are slow by nature, and proxies
     // and VPN exits are the anonymizer rule's business.
     let slow_link = matches!(net_kind(r), Some(NetKind::Mobile | NetKind::Satellite));
-    let anonymizer =
-        r.anonymous_vpn || r.tor_exit || r.public_proxy || r.residential_proxy || r.hosting;
+    let anonymizer = r.is_anonymizer();
     let max_rtt =
         ((distance + accuracy) / rule.fibre_km_per_ms) * rule.max_ratio + rule.far_slack_ms;
     if !slow_link && !anonymizer && rtt > max_rtt {

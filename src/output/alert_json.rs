@@ -108,16 +108,9 @@ pub fn write_session_and_alert(buf: &mut Vec<u8>, parts: &SessionParts, verdict:
     buf.extend_from_slice(&parts.rest);
     if let Some(v) = verdict {
         identity(buf, v);
-        if !v.findings.is_empty() {
+        if let Some(severity) = v.severity() {
             field(buf, "findings", &v.findings);
-            let severity = v
-                .findings
-                .iter()
-                .map(|f| f.severity)
-                .max()
-                .map_or("low", |s| {
-                    s.max(crate::detect::Severity::of_score(v.score)).as_str()
-                });
+            let severity = severity.as_str();
             field(
                 buf,
                 "risk",

@@ -650,20 +650,12 @@ impl<'a> Validator<'a> {
 
     fn location(&mut self, l: crate::config::raw::Location) -> Option<Location> {
         let (lat, lon) = (*l.lat.get_ref(), *l.lon.get_ref());
-        if !(-90.0..=90.0).contains(&lat) {
-            self.error(
-                &l.lat,
-                "sensor.location.lat",
-                format!("expected a latitude within -90..90, found {lat}"),
-            );
+        if let Some(why) = Location::lat_problem(lat) {
+            self.error(&l.lat, "sensor.location.lat", why);
             return None;
         }
-        if !(-180.0..=180.0).contains(&lon) {
-            self.error(
-                &l.lon,
-                "sensor.location.lon",
-                format!("expected a longitude within -180..180, found {lon}"),
-            );
+        if let Some(why) = Location::lon_problem(lon) {
+            self.error(&l.lon, "sensor.location.lon", why);
             return None;
         }
         Some(Location { lat, lon })
